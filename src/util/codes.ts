@@ -67,6 +67,8 @@ export const Err = {
   SidecarInvalid: 'ErrSidecarInvalid',
   MvccRowMalformed: 'ErrMvccRowMalformed',
   StorageClosed: 'ErrStorageClosed',
+  TransportFrame: 'ErrTransportFrame',
+  TransportSnapshot: 'ErrTransportSnapshot',
 } as const;
 
 export type ErrCode = (typeof Err)[keyof typeof Err];

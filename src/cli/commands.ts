@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { registerLocalEncryptionVerbs } from './admin-encryption-local.ts';
+import { registerKekCommands } from './kek.ts';
 
 /**
  * The one place that lists every CLI verb. Each family lives in its own module
@@ -13,4 +15,6 @@ export function registerCommands(program: Command): void {
       process.stderr.write('sealkv demo: the replicated node is not built yet; see README "Status".\n');
       process.exitCode = 0;
     });
+  registerKekCommands(program);
+  registerLocalEncryptionVerbs(program);
 }

@@ -69,6 +69,8 @@ export const Err = {
   StorageClosed: 'ErrStorageClosed',
   TransportFrame: 'ErrTransportFrame',
   TransportSnapshot: 'ErrTransportSnapshot',
+  WalCorrupt: 'ErrWalCorrupt',
+  WalFailed: 'ErrWalFailed',
 } as const;
 
 export type ErrCode = (typeof Err)[keyof typeof Err];

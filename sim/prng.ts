@@ -95,6 +95,16 @@ export class Prng {
     return items;
   }
 
+  /** A generator with an exact raw state (known-answer tests against the reference). */
+  static fromState(s0: number, s1: number, s2: number, s3: number): Prng {
+    const p = new Prng(0);
+    p.s0 = s0 | 0;
+    p.s1 = s1 | 0;
+    p.s2 = s2 | 0;
+    p.s3 = s3 | 0;
+    return p;
+  }
+
   /** Snapshot of the state, for tests and replay diagnostics. */
   state(): [number, number, number, number] {
     return [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0];

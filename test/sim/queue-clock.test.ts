@@ -10,7 +10,9 @@ describe('event queue', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 200 }), (times) => {
         const q = new EventQueue<number>();
-        times.forEach((t, i) => q.push(t, i));
+        times.forEach((t, i) => {
+          q.push(t, i);
+        });
         const popped: [number, number][] = [];
         for (let e = q.pop(); e !== undefined; e = q.pop()) popped.push([e.timeMs, e.item]);
         const expected = times

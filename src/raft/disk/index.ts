@@ -1,0 +1,3 @@
+export { type Disk, type DiskFile, dirOf, diskError, errnoOf, joinPath, type RandFn } from './disk.ts';
+export { NodeDisk } from './node-disk.ts';
+export { type CrashOptions, SECTOR, SimDisk, type SimDiskOp, type SimFaultFn } from './sim-disk.ts';

@@ -1,0 +1,86 @@
+import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import type { Disk, DiskFile } from './disk.ts';
+
+/** The real file system through node:fs. sync() is fdatasync; syncDir() fsyncs the directory fd. */
+export class NodeDisk implements Disk {
+  async open(path: string, mode: 'create' | 'existing'): Promise<DiskFile> {
+    // 'a+' would force every write to the end; 'r+' after an O_CREAT touch keeps positional writes.
+    if (mode === 'create') await (await open(path, 'a')).close();
+    return new NodeFile(path, await open(path, 'r+'));
+  }
+
+  async readFile(path: string): Promise<Uint8Array> {
+    const b = await readFile(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  async list(dir: string): Promise<string[]> {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort();
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return rename(from, to);
+  }
+
+  unlink(path: string): Promise<void> {
+    return unlink(path);
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async mkdirp(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+  }
+}
+
+class NodeFile implements DiskFile {
+  constructor(
+    readonly path: string,
+    private readonly fh: FileHandle,
+  ) {}
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
+  }
+
+  async append(data: Uint8Array): Promise<void> {
+    await this.write(await this.size(), data);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    const { bytesRead } = await this.fh.read(out, 0, length, offset);
+    return out.subarray(0, bytesRead);
+  }
+
+  async size(): Promise<number> {
+    return (await this.fh.stat()).size;
+  }
+
+  truncate(length: number): Promise<void> {
+    return this.fh.truncate(length);
+  }
+
+  sync(): Promise<void> {
+    return this.fh.datasync();
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}

@@ -1,0 +1,12 @@
+export type { SnapshotMode } from './codec.ts';
+export type { RepairReport } from './recover.ts';
+export {
+  DEFAULT_SEGMENT_BYTES,
+  type RecoveredState,
+  type SaveOptions,
+  type SnapshotMarker,
+  Wal,
+  type WalCrashPoint,
+  type WalOptions,
+  type WalStats,
+} from './wal.ts';

@@ -1,0 +1,449 @@
+import { Err } from '../../util/codes.ts';
+import { sealError } from '../../util/errors.ts';
+import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.ts';
+import { type Disk, type DiskFile, errnoOf, joinPath } from '../disk/disk.ts';
+import { encodeBatch, RecordWriter, type SnapshotMode } from './codec.ts';
+import { type RepairReport, recover, type SegmentInfo, segmentName } from './recover.ts';
+import { encodeSnapshotFile, parseSnapFileName, snapFileName } from './snapfile.ts';
+
+/**
+ * The durable Raft log (raft.md D1, I20, P19–P25, P43, P46).
+ *
+ * - save() appends one group of records; with `sync` it resolves only after
+ *   the fsync, so the caller may then send the Ready's messages.
+ * - Group commit: saves arriving while a write+fsync is in flight are written
+ *   together as the next batch. A batch is the unit of atomicity on replay,
+ *   and since the next batch starts only after the previous fsync returned, at
+ *   most the last batch of the last segment is ever unsynced.
+ * - Saves with `sync: false` (only the commit index moved) are held in memory
+ *   and written with the next synced batch: writing them alone would leave a
+ *   second unsynced batch on disk.
+ * - Any write or fsync error is fatal: the WAL refuses every later call and
+ *   the process must exit and recover from disk. fsync is never retried (P43).
+ */
+
+export type WalCrashPoint =
+  | 'wal.beforeWrite'
+  | 'wal.beforeSync'
+  | 'wal.afterSync'
+  | 'segment.rotate'
+  | 'snap.afterFile'
+  | 'snap.beforeMarker';
+
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+export interface WalOptions {
+  dir: string;
+  /** A segment is closed and a new one started once it reaches this size. */
+  segmentBytes?: number;
+  /** Called at each named crash point; throwing there simulates kill -9 at that point. */
+  hook?: (point: WalCrashPoint) => void;
+}
+
+export interface SnapshotMarker {
+  meta: SnapshotMeta;
+  mode: SnapshotMode;
+}
+
+export interface SaveOptions {
+  sync: boolean;
+  /** A snapshot whose file writeSnapshotFile() has already made durable. */
+  snapshot?: SnapshotMarker;
+}
+
+export interface RecoveredState {
+  /** The zero hard state if none was ever saved. */
+  hardState: HardState;
+  /** The log after the snapshot, contiguous from snapshot.index + 1. */
+  entries: Entry[];
+  snapshot: Snapshot | undefined;
+  /** Set when a torn last batch was dropped at startup. */
+  repaired: RepairReport | undefined;
+}
+
+export interface WalStats {
+  saves: number;
+  syncSaves: number;
+  batches: number;
+  fsyncs: number;
+  bytes: number;
+  rotations: number;
+  purgedSegments: number;
+}
+
+interface Chunk {
+  records: Uint8Array;
+  hardState: HardState | undefined;
+  snapshot: SnapshotMarker | undefined;
+  lastIndexAfter: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+export class Wal {
+  private file!: DiskFile;
+  private seq = 0;
+  private size = 0;
+  private segments: SegmentInfo[];
+  private readonly segmentBytes: number;
+  private readonly dir: string;
+  private buffered: Chunk[] = [];
+  private waiters: Waiter[] = [];
+  private flushing = false;
+  private failure: unknown;
+  private closed = false;
+  // What the written batches say, for the header of the next segment.
+  private writtenHardState: HardState | undefined;
+  private writtenSnapshot: SnapshotMeta | undefined;
+  private writtenLastIndex: number;
+  // What the accepted saves say, to validate the next one.
+  private queuedLastIndex: number;
+  private queuedSnapIndex: number;
+  private readonly durableSnapFiles = new Set<string>();
+  readonly stats: WalStats = {
+    saves: 0,
+    syncSaves: 0,
+    batches: 0,
+    fsyncs: 0,
+    bytes: 0,
+    rotations: 0,
+    purgedSegments: 0,
+  };
+
+  private constructor(
+    private readonly disk: Disk,
+    private readonly opts: WalOptions,
+    segments: SegmentInfo[],
+    hardState: HardState | undefined,
+    snapshot: SnapshotMeta | undefined,
+    lastIndex: number,
+  ) {
+    this.dir = opts.dir;
+    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.segments = segments;
+    this.writtenHardState = hardState;
+    this.writtenSnapshot = snapshot;
+    this.writtenLastIndex = lastIndex;
+    this.queuedLastIndex = lastIndex;
+    this.queuedSnapIndex = snapshot?.index ?? 0;
+    if (snapshot !== undefined) this.durableSnapFiles.add(snapFileName(snapshot.index, snapshot.term));
+  }
+
+  /** Recovers the directory (see recover.ts) and opens it for appending. */
+  static async open(disk: Disk, opts: WalOptions): Promise<{ wal: Wal; state: RecoveredState }> {
+    await disk.mkdirp(opts.dir);
+    const rec = await recover(disk, opts.dir);
+    const snapIndex = rec.snapshot?.meta.index ?? 0;
+    const lastIndex = rec.entries.at(-1)?.index ?? snapIndex;
+    const wal = new Wal(disk, opts, rec.segments, rec.hardState, rec.snapshot?.meta, lastIndex);
+    const tail = rec.segments.at(-1);
+    if (tail === undefined || tail.closed) {
+      await wal.createSegment(tail === undefined ? 0 : tail.seq + 1, lastIndex + 1);
+    } else {
+      wal.seq = tail.seq;
+      wal.size = tail.size;
+      wal.file = await disk.open(joinPath(opts.dir, tail.name), 'existing');
+    }
+    const state: RecoveredState = {
+      hardState: rec.hardState ?? { term: 0, vote: '', commit: 0 },
+      entries: rec.entries,
+      snapshot: rec.snapshot,
+      repaired: rec.repaired,
+    };
+    return { wal, state };
+  }
+
+  get lastIndex(): number {
+    return this.queuedLastIndex;
+  }
+
+  /**
+   * Appends hard state, entries and an optional snapshot marker as one unit.
+   * Entries whose first index is ≤ the last index replace the log from there.
+   * With `sync`, resolves once the batch holding them is fsynced.
+   */
+  async save(hardState: HardState | undefined, entries: readonly Entry[], opts: SaveOptions): Promise<void> {
+    this.ensureUsable();
+    const lastIndexAfter = this.validate(hardState, entries, opts.snapshot);
+    const w = new RecordWriter();
+    if (opts.snapshot !== undefined) {
+      this.callHook('snap.beforeMarker');
+      w.snapshot(opts.snapshot.meta, opts.snapshot.mode);
+    }
+    for (const e of entries) w.entry(e);
+    if (hardState !== undefined) w.hardState(hardState);
+    this.stats.saves++;
+    if (w.length > 0) {
+      this.buffered.push({ records: w.finish(), hardState, snapshot: opts.snapshot, lastIndexAfter });
+    }
+    this.queuedLastIndex = lastIndexAfter;
+    if (opts.snapshot !== undefined) {
+      const m = opts.snapshot.meta;
+      this.queuedSnapIndex =
+        opts.snapshot.mode === 'install' ? m.index : Math.max(this.queuedSnapIndex, m.index);
+    }
+    if (!opts.sync) return;
+    this.stats.syncSaves++;
+    if (this.buffered.length === 0 && !this.flushing) return;
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (!this.flushing) void this.flushLoop();
+    return done;
+  }
+
+  /** Makes everything saved so far durable. */
+  sync(): Promise<void> {
+    return this.save(undefined, [], { sync: true });
+  }
+
+  /**
+   * Writes the snapshot file: tmp → fsync → rename → fsync dir. The snapshot
+   * counts only once a marker naming it is in the WAL (save with `snapshot`).
+   */
+  async writeSnapshotFile(snap: Snapshot): Promise<void> {
+    this.ensureUsable();
+    const name = snapFileName(snap.meta.index, snap.meta.term);
+    const tmp = joinPath(this.dir, `${name}.tmp`);
+    const bytes = encodeSnapshotFile(snap);
+    try {
+      const f = await this.io('open', tmp, () => this.disk.open(tmp, 'create'));
+      await this.io('truncate', tmp, () => f.truncate(0));
+      await this.io('write', tmp, () => f.write(0, bytes));
+      await this.io('fsync', tmp, () => f.sync());
+      await this.io('close', tmp, () => f.close());
+      this.callHook('snap.afterFile');
+      const path = joinPath(this.dir, name);
+      await this.io('rename', tmp, () => this.disk.rename(tmp, path));
+      await this.io('fsync dir', this.dir, () => this.disk.syncDir(this.dir));
+    } catch (e) {
+      this.fail(e);
+      throw e;
+    }
+    this.durableSnapFiles.add(name);
+  }
+
+  /** writeSnapshotFile, then a synced marker (with an optional hard state); then old segments are purged. */
+  async saveSnapshot(snap: Snapshot, mode: SnapshotMode, hardState?: HardState): Promise<void> {
+    await this.writeSnapshotFile(snap);
+    await this.save(hardState, [], { sync: true, snapshot: { meta: snap.meta, mode } });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.failure === undefined) await this.sync();
+    this.closed = true;
+    await this.file.close();
+  }
+
+  private ensureUsable(): void {
+    if (this.failure !== undefined) {
+      throw sealError(
+        Err.WalFailed,
+        'the WAL failed earlier and is unusable: exit and recover from disk',
+        {},
+        this.failure,
+      );
+    }
+    if (this.closed) throw sealError(Err.WalFailed, 'the WAL is closed');
+  }
+
+  /** Returns the last index after this save; rejects saves that would break the log's shape. */
+  private validate(
+    hardState: HardState | undefined,
+    entries: readonly Entry[],
+    snap: SnapshotMarker | undefined,
+  ): number {
+    let last = this.queuedLastIndex;
+    let snapIndex = this.queuedSnapIndex;
+    if (snap !== undefined) {
+      if (!this.durableSnapFiles.has(snapFileName(snap.meta.index, snap.meta.term))) {
+        throw bad('the snapshot file must be written with writeSnapshotFile before its marker', snap.meta);
+      }
+      if (snap.meta.index < snapIndex)
+        throw bad('snapshot older than the current one', { ...snap.meta, snapIndex });
+      if (snap.mode === 'install') {
+        last = snap.meta.index;
+        snapIndex = snap.meta.index;
+      } else {
+        last = Math.max(last, snap.meta.index);
+        snapIndex = Math.max(snapIndex, snap.meta.index);
+      }
+    }
+    if (entries.length > 0) {
+      const first = entries[0]!.index;
+      for (let i = 1; i < entries.length; i++) {
+        if (entries[i]!.index !== first + i) throw bad('entries are not contiguous', { first, at: i });
+      }
+      if (first <= snapIndex) throw bad('entries overwrite the snapshot', { first, snapIndex });
+      if (first > last + 1) throw bad('entries leave a gap after the last index', { first, last });
+      last = entries.at(-1)!.index;
+    }
+    if (hardState !== undefined && hardState.commit > last) {
+      throw bad('hard state commit beyond the last index', { commit: hardState.commit, last });
+    }
+    return last;
+  }
+
+  private async flushLoop(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.waiters.length > 0 && this.failure === undefined) {
+        const chunks = this.buffered;
+        const waiters = this.waiters;
+        this.buffered = [];
+        this.waiters = [];
+        try {
+          if (chunks.length > 0) await this.writeBatch(chunks);
+        } catch (e) {
+          this.fail(e);
+          for (const w of waiters) w.reject(e);
+          return;
+        }
+        for (const w of waiters) w.resolve();
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async writeBatch(chunks: Chunk[]): Promise<void> {
+    if (this.size >= this.segmentBytes) await this.rotate();
+    const batch = encodeBatch(
+      chunks.map((c) => c.records),
+      this.seq,
+    );
+    const path = this.file.path;
+    this.callHook('wal.beforeWrite');
+    await this.io('write', path, () => this.file.write(this.size, batch));
+    this.size += batch.length;
+    this.stats.batches++;
+    this.stats.bytes += batch.length;
+    this.callHook('wal.beforeSync');
+    await this.io('fsync', path, () => this.file.sync());
+    this.stats.fsyncs++;
+    this.callHook('wal.afterSync');
+    let snap: SnapshotMarker | undefined;
+    for (const c of chunks) {
+      if (c.hardState !== undefined) this.writtenHardState = c.hardState;
+      if (c.snapshot !== undefined) {
+        snap = c.snapshot;
+        this.writtenSnapshot = c.snapshot.meta;
+      }
+      this.writtenLastIndex = c.lastIndexAfter;
+    }
+    if (snap !== undefined) await this.purge(snap);
+  }
+
+  /** Seals the current segment with a synced end marker, then starts the next one. */
+  private async rotate(): Promise<void> {
+    const w = new RecordWriter();
+    w.segmentEnd(this.seq, this.size, this.writtenLastIndex);
+    const end = encodeBatch([w.finish()], this.seq);
+    const path = this.file.path;
+    await this.io('write', path, () => this.file.write(this.size, end));
+    await this.io('fsync', path, () => this.file.sync());
+    this.stats.fsyncs++;
+    const tail = this.segments.at(-1)!;
+    tail.size = this.size + end.length;
+    tail.closed = true;
+    this.callHook('segment.rotate');
+    await this.io('close', path, () => this.file.close());
+    await this.createSegment(this.seq + 1, this.writtenLastIndex + 1);
+    this.stats.rotations++;
+  }
+
+  /** A segment starts with its header, the current snapshot marker and hard state, so older ones can go. */
+  private async createSegment(seq: number, firstIndex: number): Promise<void> {
+    const name = segmentName(seq, firstIndex);
+    const path = joinPath(this.dir, name);
+    const w = new RecordWriter();
+    w.segmentHeader(seq, firstIndex);
+    if (this.writtenSnapshot !== undefined) w.snapshot(this.writtenSnapshot, 'compact');
+    if (this.writtenHardState !== undefined) w.hardState(this.writtenHardState);
+    const head = encodeBatch([w.finish()], seq);
+    const file = await this.io('open', path, () => this.disk.open(path, 'create'));
+    await this.io('truncate', path, () => file.truncate(0));
+    await this.io('write', path, () => file.write(0, head));
+    await this.io('fsync', path, () => file.sync());
+    await this.io('fsync dir', this.dir, () => this.disk.syncDir(this.dir));
+    this.stats.fsyncs++;
+    this.file = file;
+    this.seq = seq;
+    this.size = head.length;
+    this.segments.push({ name, seq, firstIndex, size: head.length, closed: false });
+  }
+
+  /**
+   * Drops segments whose every needed record is covered by the snapshot and
+   * the segments after it, oldest first with a dir fsync each, so a crash
+   * midway only ever leaves a suffix of segments.
+   */
+  private async purge(snap: SnapshotMarker): Promise<void> {
+    const i = snap.meta.index;
+    let keepFrom = this.segments.length - 1;
+    if (snap.mode === 'compact') {
+      // Every entry > i lives in a segment created when lastIndex ≥ its index - 1.
+      while (keepFrom > 0 && this.segments[keepFrom]!.firstIndex > i + 1) keepFrom--;
+    }
+    for (const seg of this.segments.slice(0, keepFrom)) {
+      const path = joinPath(this.dir, seg.name);
+      await this.io('unlink', path, () => this.disk.unlink(path));
+      await this.io('fsync dir', this.dir, () => this.disk.syncDir(this.dir));
+      this.stats.purgedSegments++;
+    }
+    this.segments = this.segments.slice(keepFrom);
+    const names = await this.io('list', this.dir, () => this.disk.list(this.dir));
+    let removed = false;
+    for (const name of names) {
+      const tmp = name.endsWith('.snap.tmp');
+      const parsed = parseSnapFileName(tmp ? name.slice(0, -4) : name);
+      // Newer files may belong to a snapshot being written right now.
+      if (parsed === undefined || parsed.index >= i) continue;
+      const path = joinPath(this.dir, name);
+      await this.io('unlink', path, () => this.disk.unlink(path));
+      this.durableSnapFiles.delete(name);
+      removed = true;
+    }
+    if (removed) await this.io('fsync dir', this.dir, () => this.disk.syncDir(this.dir));
+  }
+
+  private callHook(point: WalCrashPoint): void {
+    if (this.opts.hook === undefined) return;
+    try {
+      this.opts.hook(point);
+    } catch (e) {
+      this.fail(e);
+      throw e;
+    }
+  }
+
+  private async io<T>(op: string, path: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      const err = sealError(
+        Err.WalFailed,
+        `${op} of ${path} failed (${errnoOf(e) ?? 'error'}); the WAL is unusable: exit and recover from disk`,
+        { op, path, errno: errnoOf(e) },
+        e,
+      );
+      this.fail(err);
+      throw err;
+    }
+  }
+
+  private fail(e: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = e;
+    const waiters = this.waiters;
+    this.waiters = [];
+    this.buffered = [];
+    for (const w of waiters) w.reject(e);
+  }
+}
+
+function bad(message: string, details: object): Error {
+  return sealError(Err.InvalidArgument, `WAL save refused: ${message}`, { ...details });
+}

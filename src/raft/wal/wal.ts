@@ -102,6 +102,7 @@ export class Wal {
   // What the accepted saves say, to validate the next one.
   private queuedLastIndex: number;
   private queuedSnapIndex: number;
+  private queuedCommit: number;
   private readonly durableSnapFiles = new Set<string>();
   readonly stats: WalStats = {
     saves: 0,
@@ -129,6 +130,7 @@ export class Wal {
     this.writtenLastIndex = lastIndex;
     this.queuedLastIndex = lastIndex;
     this.queuedSnapIndex = snapshot?.index ?? 0;
+    this.queuedCommit = hardState?.commit ?? 0;
     if (snapshot !== undefined) this.durableSnapFiles.add(snapFileName(snapshot.index, snapshot.term));
   }
 
@@ -180,6 +182,7 @@ export class Wal {
       this.buffered.push({ records: w.finish(), hardState, snapshot: opts.snapshot, lastIndexAfter });
     }
     this.queuedLastIndex = lastIndexAfter;
+    if (hardState !== undefined) this.queuedCommit = hardState.commit;
     if (opts.snapshot !== undefined) {
       const m = opts.snapshot.meta;
       this.queuedSnapIndex =
@@ -280,9 +283,8 @@ export class Wal {
       if (first > last + 1) throw bad('entries leave a gap after the last index', { first, last });
       last = entries.at(-1)!.index;
     }
-    if (hardState !== undefined && hardState.commit > last) {
-      throw bad('hard state commit beyond the last index', { commit: hardState.commit, last });
-    }
+    const commit = hardState?.commit ?? this.queuedCommit;
+    if (commit > last) throw bad('the log would end before the commit index', { commit, last });
     return last;
   }
 

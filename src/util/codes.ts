@@ -71,6 +71,7 @@ export const Err = {
   TransportSnapshot: 'ErrTransportSnapshot',
   WalCorrupt: 'ErrWalCorrupt',
   WalFailed: 'ErrWalFailed',
+  StorageSnapshotCorrupt: 'ErrStorageSnapshotCorrupt',
 } as const;
 
 export type ErrCode = (typeof Err)[keyof typeof Err];

@@ -39,7 +39,8 @@ export class TestKek implements KekProvider {
 }
 
 export const kek = new TestKek();
-export const dekFor = (id: number): Uint8Array => createHash('sha256').update(`dek-${id}`).digest();
+export const dekFor = (id: number): Uint8Array =>
+  Uint8Array.from(createHash('sha256').update(`dek-${id}`).digest());
 export const wrappedFor = (id: number): Uint8Array => kek.wrap(dekFor(id));
 
 /** An in-memory filesystem: the map is the disk, so every completed step is durable. */

@@ -1,0 +1,271 @@
+/**
+ * Multi-version key-value layer over an Engine: versioned puts/deletes with
+ * TTL, snapshot reads at a timestamp, forward/reverse scans, GC, raw
+ * (unversioned) namespaces, and whole-store snapshot/restore.
+ *
+ * No clock lives here: read time (`nowMs`) and timestamps are passed in, so
+ * every replica makes the same decisions from the same inputs.
+ */
+import { compareBytes } from '../../util/bytes.ts';
+import { Err } from '../../util/codes.ts';
+import { sealError } from '../../util/errors.ts';
+import type {
+  Engine,
+  KeyValue,
+  Namespace,
+  RangeOptions,
+  ReadView,
+  Snapshot,
+  WriteOptions,
+} from '../engine.ts';
+import { WriteBatch } from '../engine.ts';
+import type { ValueSealer } from '../sealer.ts';
+import { restoreSnapshot, snapshotStream } from '../snapshot-stream.ts';
+import { encodeLive, encodeTombstone, openVersion } from './codec.ts';
+import { decodeHeader, isExpired } from './header.ts';
+import { checkTimestamp, decodeEngineKey, engineBounds, engineKey, versionsEnd } from './keys.ts';
+
+/** The namespaces outside the MVCC keyspace. */
+export type RawNamespace = Exclude<Namespace, 'mvcc'>;
+
+export interface MvccOptions {
+  /** Seals values on write and opens them on read; absent = no cipher configured. */
+  sealer?: ValueSealer;
+}
+
+export interface PutOptions {
+  /** Absolute expiry, ms since the epoch; 0n or absent = never expires. */
+  expireAt?: bigint;
+}
+
+export interface ReadAt {
+  /** Read timestamp: the newest version with commit_ts <= ts is visible. */
+  ts: bigint;
+  /** Read time in ms, for TTL: a version with 0 < expireAt <= nowMs is absent. */
+  nowMs: bigint;
+  /** Pinned view to read from; defaults to the live engine. */
+  view?: ReadView;
+}
+
+export interface ScanOptions extends ReadAt {
+  /** User-key range [start, end). */
+  start?: Uint8Array;
+  end?: Uint8Array;
+  /** Walk from the highest key down. */
+  reverse?: boolean;
+  /** Maximum number of user keys returned. */
+  limit?: number;
+}
+
+export interface VisibleValue {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+  readonly commitTs: bigint;
+  readonly expireAt: bigint;
+}
+
+export interface GcOptions {
+  /** Versions older than the newest one visible at this timestamp are removed. */
+  retentionTs: bigint;
+  /** Read time used to decide expiry; later reads must pass a nowMs >= this. */
+  nowMs: bigint;
+  /** Optional user-key range [start, end) to collect. */
+  start?: Uint8Array;
+  end?: Uint8Array;
+}
+
+/**
+ * A set of MVCC and raw writes committed atomically. The FSM adds its
+ * applied index as a raw `meta` put in the same batch.
+ */
+export class MvccBatch {
+  readonly #batch = new WriteBatch();
+  readonly #sealer: ValueSealer | undefined;
+
+  constructor(sealer: ValueSealer | undefined) {
+    this.#sealer = sealer;
+  }
+
+  /** Writes a live version of `key` at `commitTs` (sealed if the sealer says so). */
+  put(key: Uint8Array, value: Uint8Array, commitTs: bigint, opts: PutOptions = {}): this {
+    const ek = engineKey(key, commitTs);
+    this.#batch.put('mvcc', ek, encodeLive(value, opts.expireAt ?? 0n, ek, this.#sealer));
+    return this;
+  }
+
+  /** Writes a tombstone version of `key` at `commitTs` (always cleartext, empty body). */
+  delete(key: Uint8Array, commitTs: bigint): this {
+    this.#batch.put('mvcc', engineKey(key, commitTs), encodeTombstone());
+    return this;
+  }
+
+  putRaw(ns: RawNamespace, key: Uint8Array, value: Uint8Array): this {
+    this.#batch.put(checkRaw(ns), key, value);
+    return this;
+  }
+
+  deleteRaw(ns: RawNamespace, key: Uint8Array): this {
+    this.#batch.delete(checkRaw(ns), key);
+    return this;
+  }
+
+  /** Removes one stored version by engine key (used by GC). */
+  removeVersion(engineKey: Uint8Array): this {
+    this.#batch.delete('mvcc', engineKey);
+    return this;
+  }
+
+  get size(): number {
+    return this.#batch.size;
+  }
+
+  /** The engine batch, for Mvcc.commit. */
+  get engineBatch(): WriteBatch {
+    return this.#batch;
+  }
+}
+
+function checkRaw(ns: RawNamespace): RawNamespace {
+  if ((ns as Namespace) === 'mvcc') {
+    throw sealError(Err.InvalidArgument, 'raw reads and writes cannot target the MVCC namespace');
+  }
+  return ns;
+}
+
+export class Mvcc {
+  readonly #engine: Engine;
+  readonly #sealer: ValueSealer | undefined;
+
+  constructor(engine: Engine, opts: MvccOptions = {}) {
+    this.#engine = engine;
+    this.#sealer = opts.sealer;
+  }
+
+  batch(): MvccBatch {
+    return new MvccBatch(this.#sealer);
+  }
+
+  /** Commits a batch atomically; `sync: true` resolves once it is durable. */
+  commit(batch: MvccBatch, opts: WriteOptions): Promise<void> {
+    return this.#engine.write(batch.engineBatch, opts);
+  }
+
+  /** Pins a consistent view to pass as `view` to several reads. */
+  snapshot(): Snapshot {
+    return this.#engine.snapshot();
+  }
+
+  /** The newest version of `key` with commit_ts <= ts, unless it is a tombstone or expired. */
+  get(key: Uint8Array, at: ReadAt): VisibleValue | undefined {
+    checkTimestamp(at.ts);
+    const view = at.view ?? this.#engine;
+    const [first] = view.range('mvcc', { start: engineKey(key, at.ts), end: versionsEnd(key), limit: 1 });
+    if (first === undefined) return undefined;
+    const { commitTs } = decodeEngineKey(first.key);
+    return this.#visible(key, commitTs, first, at.nowMs);
+  }
+
+  /** One entry per visible user key in [start, end), in key order (or reverse), up to `limit`. */
+  scan(opts: ScanOptions): VisibleValue[] {
+    checkTimestamp(opts.ts);
+    const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+    const out: VisibleValue[] = [];
+    if (limit <= 0) return out;
+    const view = opts.view ?? this.#engine;
+    const rows = view.range('mvcc', {
+      ...engineBounds(opts.start, opts.end),
+      reverse: opts.reverse === true,
+    });
+    let current: Uint8Array | undefined;
+    let chosen: { row: KeyValue; commitTs: bigint } | undefined;
+    const settle = (): boolean => {
+      if (current === undefined || chosen === undefined) return false;
+      const v = this.#visible(current, chosen.commitTs, chosen.row, opts.nowMs);
+      if (v !== undefined) out.push(v);
+      return out.length >= limit;
+    };
+    for (const row of rows) {
+      const { userKey, commitTs } = decodeEngineKey(row.key);
+      if (current === undefined || compareBytes(current, userKey) !== 0) {
+        if (settle()) return out;
+        current = userKey;
+        chosen = undefined;
+      }
+      if (commitTs > opts.ts) continue;
+      // Forward walks newest-first (keep the first match); reverse walks
+      // oldest-first (keep overwriting until versions pass ts).
+      if (chosen === undefined || opts.reverse) chosen = { row, commitTs };
+    }
+    settle();
+    return out;
+  }
+
+  /**
+   * Adds to `batch` the removal of every version that no read at or after
+   * `retentionTs` can see: all versions older than the newest one visible at
+   * retentionTs, and that one too when it is a tombstone or expired.
+   * Returns the number of versions removed.
+   */
+  gc(batch: MvccBatch, opts: GcOptions): number {
+    checkTimestamp(opts.retentionTs);
+    let removed = 0;
+    let current: Uint8Array | undefined;
+    let keptBoundary = false;
+    for (const row of this.#engine.range('mvcc', engineBounds(opts.start, opts.end))) {
+      const { userKey, commitTs } = decodeEngineKey(row.key);
+      if (current === undefined || compareBytes(current, userKey) !== 0) {
+        current = userKey;
+        keptBoundary = false;
+      }
+      if (commitTs > opts.retentionTs) continue;
+      if (keptBoundary) {
+        batch.removeVersion(row.key);
+        removed++;
+        continue;
+      }
+      keptBoundary = true;
+      if (this.#deadAt(row, opts.nowMs)) {
+        batch.removeVersion(row.key);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  getRaw(ns: RawNamespace, key: Uint8Array, view?: ReadView): Uint8Array | undefined {
+    return (view ?? this.#engine).get(checkRaw(ns), key);
+  }
+
+  scanRaw(ns: RawNamespace, opts: RangeOptions & { view?: ReadView } = {}): KeyValue[] {
+    const { view, ...range } = opts;
+    return [...(view ?? this.#engine).range(checkRaw(ns), range)];
+  }
+
+  /** Streams every namespace's raw bytes (sealed values stay sealed) from a snapshot pinned now. */
+  snapshotStream(chunkSize?: number): AsyncIterable<Uint8Array> {
+    return snapshotStream(this.#engine, chunkSize);
+  }
+
+  /** Atomically replaces the whole store with a snapshot stream; a failed stream changes nothing. */
+  restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    return restoreSnapshot(this.#engine, chunks);
+  }
+
+  #visible(key: Uint8Array, commitTs: bigint, row: KeyValue, nowMs: bigint): VisibleValue | undefined {
+    const v = openVersion(row.value, row.key, this.#sealer);
+    if (v.tombstone || isExpired(v.expireAt, nowMs)) return undefined;
+    return { key, value: v.value, commitTs, expireAt: v.expireAt };
+  }
+
+  /**
+   * Whether a boundary version reads as absent. The header alone suggests
+   * it, but a removal must not rest on unauthenticated bits: such versions
+   * are opened (decrypted or re-badge checked) before the verdict.
+   */
+  #deadAt(row: KeyValue, nowMs: bigint): boolean {
+    const h = decodeHeader(row.value);
+    if (!h.tombstone && !isExpired(h.expireAt, nowMs)) return false;
+    const v = openVersion(row.value, row.key, this.#sealer);
+    return v.tombstone || isExpired(v.expireAt, nowMs);
+  }
+}

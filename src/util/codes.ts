@@ -71,6 +71,12 @@ export const Err = {
   TransportSnapshot: 'ErrTransportSnapshot',
   WalCorrupt: 'ErrWalCorrupt',
   WalFailed: 'ErrWalFailed',
+  ProposalDropped: 'ErrProposalDropped',
+  ProposalTooLarge: 'ErrProposalTooLarge',
+  LeaderTransferring: 'ErrLeaderTransferring',
+  ConfChangePending: 'ErrConfChangePending',
+  LearnerNotReady: 'ErrLearnerNotReady',
+  LeaseExpired: 'ErrLeaseExpired',
   StorageSnapshotCorrupt: 'ErrStorageSnapshotCorrupt',
 } as const;
 

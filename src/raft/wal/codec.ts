@@ -44,11 +44,29 @@ const TWO32 = 0x1_0000_0000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** Appends framed records into one growable buffer (one per save call). */
+/**
+ * Appends framed records into one growable buffer. A batch writer (see
+ * BatchWriter) reserves the frame header up front, so the records of many
+ * saves land directly in the bytes that get written, with no copy.
+ */
 export class RecordWriter {
-  private buf = new Uint8Array(256);
-  private dv = new DataView(this.buf.buffer);
-  private len = 0;
+  private buf: Uint8Array;
+  private dv: DataView;
+  private len: number;
+
+  constructor(
+    private readonly reserved = 0,
+    capacity = 256,
+  ) {
+    this.buf = new Uint8Array(Math.max(capacity, reserved));
+    this.dv = new DataView(this.buf.buffer);
+    this.len = reserved;
+  }
+
+  /** Empties the writer, keeping its buffer for reuse. */
+  reset(): void {
+    this.len = this.reserved;
+  }
 
   private ensure(extra: number): void {
     const need = this.len + extra;
@@ -152,13 +170,31 @@ export class RecordWriter {
     for (const l of c.learners) this.str16(l);
   }
 
+  /** Bytes of records written (the reserved header excluded). */
   get length(): number {
-    return this.len;
+    return this.len - this.reserved;
   }
 
   finish(): Uint8Array {
-    return this.buf.subarray(0, this.len);
+    return this.buf.subarray(this.reserved, this.len);
   }
+
+  /** For a writer made with `reserved = BATCH_HEADER`: fills the frame header in place. */
+  sealBatch(seq: number): Uint8Array {
+    if (this.reserved !== BATCH_HEADER)
+      throw new Error('sealBatch needs a writer with a reserved batch header');
+    const out = this.buf.subarray(0, this.len);
+    writeBatchHeader(out, seq);
+    return out;
+  }
+}
+
+function writeBatchHeader(out: Uint8Array, seq: number): void {
+  const dv = new DataView(out.buffer, out.byteOffset, BATCH_HEADER);
+  dv.setUint32(0, BATCH_MAGIC);
+  dv.setUint32(4, out.length - BATCH_HEADER);
+  dv.setUint32(8, crc32c(out.subarray(BATCH_HEADER)));
+  dv.setUint32(12, crc32c(out.subarray(0, 12), seq >>> 0));
 }
 
 /** Frames record chunks (in order) as one batch. */
@@ -171,11 +207,7 @@ export function encodeBatch(chunks: readonly Uint8Array[], seq: number): Uint8Ar
     out.set(c, off);
     off += c.length;
   }
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, BATCH_MAGIC);
-  dv.setUint32(4, total);
-  dv.setUint32(8, crc32c(out.subarray(BATCH_HEADER)));
-  dv.setUint32(12, crc32c(out.subarray(0, 12), seq >>> 0));
+  writeBatchHeader(out, seq);
   return out;
 }
 

@@ -2,7 +2,7 @@ import { Err } from '../../util/codes.ts';
 import { sealError } from '../../util/errors.ts';
 import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.ts';
 import { type Disk, type DiskFile, errnoOf, joinPath } from '../disk/disk.ts';
-import { encodeBatch, RecordWriter, type SnapshotMode } from './codec.ts';
+import { BATCH_HEADER, encodeBatch, RecordWriter, type SnapshotMode } from './codec.ts';
 import { type RepairReport, recover, type SegmentInfo, segmentName } from './recover.ts';
 import { encodeSnapshotFile, parseSnapFileName, snapFileName } from './snapfile.ts';
 
@@ -71,17 +71,33 @@ export interface WalStats {
   purgedSegments: number;
 }
 
-interface Chunk {
-  records: Uint8Array;
+/** The saves that will go out in one batch; records are appended straight into its frame. */
+interface Group {
+  writer: RecordWriter;
   hardState: HardState | undefined;
   snapshot: SnapshotMarker | undefined;
   lastIndexAfter: number;
+  /** Created when the first synced save joins; every synced save of the group shares it. */
+  done: Deferred | undefined;
 }
 
-interface Waiter {
+interface Deferred {
+  promise: Promise<void>;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const RESOLVED = Promise.resolve();
 
 export class Wal {
   private file!: DiskFile;
@@ -90,8 +106,8 @@ export class Wal {
   private segments: SegmentInfo[];
   private readonly segmentBytes: number;
   private readonly dir: string;
-  private buffered: Chunk[] = [];
-  private waiters: Waiter[] = [];
+  private group: Group;
+  private spareWriter: RecordWriter | undefined;
   private flushing = false;
   private failure: unknown;
   private closed = false;
@@ -132,6 +148,20 @@ export class Wal {
     this.queuedSnapIndex = snapshot?.index ?? 0;
     this.queuedCommit = hardState?.commit ?? 0;
     if (snapshot !== undefined) this.durableSnapFiles.add(snapFileName(snapshot.index, snapshot.term));
+    this.group = this.newGroup();
+  }
+
+  private newGroup(): Group {
+    const writer = this.spareWriter ?? new RecordWriter(BATCH_HEADER, 64 * 1024);
+    this.spareWriter = undefined;
+    writer.reset();
+    return {
+      writer,
+      hardState: undefined,
+      snapshot: undefined,
+      lastIndexAfter: this.queuedLastIndex,
+      done: undefined,
+    };
   }
 
   /** Recovers the directory (see recover.ts) and opens it for appending. */
@@ -167,33 +197,46 @@ export class Wal {
    * Entries whose first index is ≤ the last index replace the log from there.
    * With `sync`, resolves once the batch holding them is fsynced.
    */
-  async save(hardState: HardState | undefined, entries: readonly Entry[], opts: SaveOptions): Promise<void> {
+  save(hardState: HardState | undefined, entries: readonly Entry[], opts: SaveOptions): Promise<void> {
+    try {
+      return this.enqueue(hardState, entries, opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private enqueue(
+    hardState: HardState | undefined,
+    entries: readonly Entry[],
+    opts: SaveOptions,
+  ): Promise<void> {
     this.ensureUsable();
     const lastIndexAfter = this.validate(hardState, entries, opts.snapshot);
-    const w = new RecordWriter();
+    const g = this.group;
+    const w = g.writer;
     if (opts.snapshot !== undefined) {
       this.callHook('snap.beforeMarker');
       w.snapshot(opts.snapshot.meta, opts.snapshot.mode);
-    }
-    for (const e of entries) w.entry(e);
-    if (hardState !== undefined) w.hardState(hardState);
-    this.stats.saves++;
-    if (w.length > 0) {
-      this.buffered.push({ records: w.finish(), hardState, snapshot: opts.snapshot, lastIndexAfter });
-    }
-    this.queuedLastIndex = lastIndexAfter;
-    if (hardState !== undefined) this.queuedCommit = hardState.commit;
-    if (opts.snapshot !== undefined) {
+      g.snapshot = opts.snapshot;
       const m = opts.snapshot.meta;
       this.queuedSnapIndex =
         opts.snapshot.mode === 'install' ? m.index : Math.max(this.queuedSnapIndex, m.index);
     }
-    if (!opts.sync) return;
+    for (const e of entries) w.entry(e);
+    if (hardState !== undefined) {
+      w.hardState(hardState);
+      g.hardState = hardState;
+      this.queuedCommit = hardState.commit;
+    }
+    g.lastIndexAfter = lastIndexAfter;
+    this.queuedLastIndex = lastIndexAfter;
+    this.stats.saves++;
+    if (!opts.sync) return RESOLVED;
     this.stats.syncSaves++;
-    if (this.buffered.length === 0 && !this.flushing) return;
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (w.length === 0 && !this.flushing) return RESOLVED;
+    g.done ??= deferred();
     if (!this.flushing) void this.flushLoop();
-    return done;
+    return g.done.promise;
   }
 
   /** Makes everything saved so far durable. */
@@ -291,31 +334,28 @@ export class Wal {
   private async flushLoop(): Promise<void> {
     this.flushing = true;
     try {
-      while (this.waiters.length > 0 && this.failure === undefined) {
-        const chunks = this.buffered;
-        const waiters = this.waiters;
-        this.buffered = [];
-        this.waiters = [];
+      while (this.group.done !== undefined && this.failure === undefined) {
+        const g = this.group;
+        const done = this.group.done;
+        this.group = this.newGroup();
         try {
-          if (chunks.length > 0) await this.writeBatch(chunks);
+          if (g.writer.length > 0) await this.writeBatch(g);
         } catch (e) {
           this.fail(e);
-          for (const w of waiters) w.reject(e);
+          done.reject(e);
           return;
         }
-        for (const w of waiters) w.resolve();
+        this.spareWriter = g.writer;
+        done.resolve();
       }
     } finally {
       this.flushing = false;
     }
   }
 
-  private async writeBatch(chunks: Chunk[]): Promise<void> {
+  private async writeBatch(g: Group): Promise<void> {
     if (this.size >= this.segmentBytes) await this.rotate();
-    const batch = encodeBatch(
-      chunks.map((c) => c.records),
-      this.seq,
-    );
+    const batch = g.writer.sealBatch(this.seq);
     const path = this.file.path;
     this.callHook('wal.beforeWrite');
     await this.io('write', path, () => this.file.write(this.size, batch));
@@ -326,16 +366,10 @@ export class Wal {
     await this.io('fsync', path, () => this.file.sync());
     this.stats.fsyncs++;
     this.callHook('wal.afterSync');
-    let snap: SnapshotMarker | undefined;
-    for (const c of chunks) {
-      if (c.hardState !== undefined) this.writtenHardState = c.hardState;
-      if (c.snapshot !== undefined) {
-        snap = c.snapshot;
-        this.writtenSnapshot = c.snapshot.meta;
-      }
-      this.writtenLastIndex = c.lastIndexAfter;
-    }
-    if (snap !== undefined) await this.purge(snap);
+    if (g.hardState !== undefined) this.writtenHardState = g.hardState;
+    if (g.snapshot !== undefined) this.writtenSnapshot = g.snapshot.meta;
+    this.writtenLastIndex = g.lastIndexAfter;
+    if (g.snapshot !== undefined) await this.purge(g.snapshot);
   }
 
   /** Seals the current segment with a synced end marker, then starts the next one. */
@@ -439,10 +473,8 @@ export class Wal {
   private fail(e: unknown): void {
     if (this.failure !== undefined) return;
     this.failure = e;
-    const waiters = this.waiters;
-    this.waiters = [];
-    this.buffered = [];
-    for (const w of waiters) w.reject(e);
+    this.group.done?.reject(e);
+    this.group.done = undefined;
   }
 }
 

@@ -3,6 +3,7 @@ import { sealError } from '../util/errors.ts';
 
 export const NONCE_SIZE = 12;
 const U64_MAX = (1n << 64n) - 1n;
+const U32_MAX = 0xffffffff;
 
 export interface NonceFactoryOptions {
   /** The write count already used; the next nonce carries `lastCount + 1`. Default 0. */
@@ -19,8 +20,10 @@ export interface NonceFactoryOptions {
 export class NonceFactory {
   readonly nodeId16: number;
   readonly epoch: number;
-  private count: bigint;
-  private exhausted = false;
+  // The uint64 count as two uint32 halves: the per-value path stays in plain
+  // number arithmetic instead of allocating a bigint for every nonce.
+  private hi: number;
+  private lo: number;
 
   constructor(nodeId16: number, epoch: number, opts: NonceFactoryOptions = {}) {
     if (!Number.isInteger(nodeId16) || nodeId16 < 0 || nodeId16 > 0xffff) {
@@ -35,12 +38,13 @@ export class NonceFactory {
     }
     this.nodeId16 = nodeId16;
     this.epoch = epoch;
-    this.count = last;
+    this.hi = Number(last >> 32n);
+    this.lo = Number(last & 0xffffffffn);
   }
 
   /** The last write count handed out (0 before the first nonce). */
   lastCount(): bigint {
-    return this.count;
+    return (BigInt(this.hi) << 32n) | BigInt(this.lo);
   }
 
   /** Returns a fresh 12-byte nonce. */
@@ -55,18 +59,35 @@ export class NonceFactory {
    * place it directly in its output without an intermediate buffer.
    */
   writeNext(out: Uint8Array, offset: number): void {
-    if (this.exhausted || this.count >= U64_MAX) {
-      this.exhausted = true;
-      throw sealError(
-        Err.WriteCountExhausted,
-        `nonce write count exhausted for node_id16 ${this.nodeId16} epoch ${this.epoch}; restart to pin a new epoch`,
-        { nodeId16: this.nodeId16, epoch: this.epoch },
-      );
+    if (this.lo === U32_MAX) {
+      // The count stays at its maximum, so every later call fails too (latched).
+      if (this.hi === U32_MAX) {
+        throw sealError(
+          Err.WriteCountExhausted,
+          `nonce write count exhausted for node_id16 ${this.nodeId16} epoch ${this.epoch}; restart to pin a new epoch`,
+          { nodeId16: this.nodeId16, epoch: this.epoch },
+        );
+      }
+      this.hi += 1;
+      this.lo = 0;
+    } else {
+      this.lo += 1;
     }
-    this.count += 1n;
-    const dv = new DataView(out.buffer, out.byteOffset + offset, NONCE_SIZE);
-    dv.setUint16(0, this.nodeId16);
-    dv.setUint16(2, this.epoch);
-    dv.setBigUint64(4, this.count);
+    const n = this.nodeId16;
+    const e = this.epoch;
+    const hi = this.hi;
+    const lo = this.lo;
+    out[offset] = n >>> 8;
+    out[offset + 1] = n & 0xff;
+    out[offset + 2] = e >>> 8;
+    out[offset + 3] = e & 0xff;
+    out[offset + 4] = hi >>> 24;
+    out[offset + 5] = (hi >>> 16) & 0xff;
+    out[offset + 6] = (hi >>> 8) & 0xff;
+    out[offset + 7] = hi & 0xff;
+    out[offset + 8] = lo >>> 24;
+    out[offset + 9] = (lo >>> 16) & 0xff;
+    out[offset + 10] = (lo >>> 8) & 0xff;
+    out[offset + 11] = lo & 0xff;
   }
 }

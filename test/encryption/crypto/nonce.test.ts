@@ -54,6 +54,14 @@ describe('NonceFactory', () => {
     assert.equal(f.lastCount(), U64_MAX);
   });
 
+  test('the count carries across the 32-bit boundary', () => {
+    const f = new NonceFactory(0, 0, { lastCount: 0xfffffffen });
+    assert.equal(toHex(f.next()).slice(8), '00000000ffffffff');
+    assert.equal(toHex(f.next()).slice(8), '0000000100000000');
+    assert.equal(toHex(f.next()).slice(8), '0000000100000001');
+    assert.equal(f.lastCount(), 0x100000001n);
+  });
+
   test('a factory starting exhausted never produces a nonce', () => {
     const f = new NonceFactory(0, 0, { lastCount: U64_MAX });
     const out = new Uint8Array(12);

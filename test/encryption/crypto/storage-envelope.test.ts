@@ -127,6 +127,11 @@ describe('storage envelope (encryption.md §3.4)', () => {
     const unknown = Buffer.from(env);
     unknown.writeUInt32BE(99, 2);
     assert.throws(() => sealer.open(unknown, h, ek), sealErr(READ, Err.UnknownKeyID));
+    assert.throws(() => sealer.open(env, h.subarray(0, 8), ek), sealErr(READ, Err.Integrity));
+    assert.throws(
+      () => sealer.open(env, Buffer.concat([h, Buffer.alloc(1)]), ek),
+      sealErr(READ, Err.Integrity),
+    );
     try {
       sealer.open(unknown, h, ek);
     } catch (e) {

@@ -68,6 +68,15 @@ export class RecordWriter {
     this.len = this.reserved;
   }
 
+  /** Position to roll back to if encoding a group of records fails halfway. */
+  mark(): number {
+    return this.len;
+  }
+
+  rollback(mark: number): void {
+    this.len = mark;
+  }
+
   private ensure(extra: number): void {
     const need = this.len + extra;
     if (need <= this.buf.length) return;
@@ -107,6 +116,7 @@ export class RecordWriter {
 
   private str16(s: string): void {
     const b = encoder.encode(s);
+    if (b.length > 0xffff) throw new RangeError(`string of ${b.length} bytes does not fit a u16 length`);
     this.u16(b.length);
     this.bytes(b);
   }

@@ -38,6 +38,7 @@ export function encodeSnapshotFile(snap: Snapshot): Uint8Array {
   };
   const str16 = (s: string) => {
     const b = enc.encode(s);
+    if (b.length > 0xffff) throw new RangeError(`node id of ${b.length} bytes in a snapshot conf`);
     u16(b.length);
     parts.push(...b);
   };

@@ -1,6 +1,6 @@
 import { Err } from '../../util/codes.ts';
 import { sealError } from '../../util/errors.ts';
-import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.ts';
+import { type Entry, EntryType, type HardState, type Snapshot, type SnapshotMeta } from '../core/types.ts';
 import { type Disk, type DiskFile, errnoOf, joinPath } from '../disk/disk.ts';
 import { BATCH_HEADER, encodeBatch, RecordWriter, type SnapshotMode } from './codec.ts';
 import { type RepairReport, recover, type SegmentInfo, segmentName } from './recover.ts';
@@ -214,17 +214,24 @@ export class Wal {
     const lastIndexAfter = this.validate(hardState, entries, opts.snapshot);
     const g = this.group;
     const w = g.writer;
+    if (opts.snapshot !== undefined) this.callHook('snap.beforeMarker');
+    // A record that fails to encode must not leave half its bytes in the shared batch.
+    const mark = w.mark();
+    try {
+      if (opts.snapshot !== undefined) w.snapshot(opts.snapshot.meta, opts.snapshot.mode);
+      for (const e of entries) w.entry(e);
+      if (hardState !== undefined) w.hardState(hardState);
+    } catch (e) {
+      w.rollback(mark);
+      throw sealError(Err.InvalidArgument, 'WAL save refused: a record does not encode', {}, e);
+    }
     if (opts.snapshot !== undefined) {
-      this.callHook('snap.beforeMarker');
-      w.snapshot(opts.snapshot.meta, opts.snapshot.mode);
       g.snapshot = opts.snapshot;
       const m = opts.snapshot.meta;
       this.queuedSnapIndex =
         opts.snapshot.mode === 'install' ? m.index : Math.max(this.queuedSnapIndex, m.index);
     }
-    for (const e of entries) w.entry(e);
     if (hardState !== undefined) {
-      w.hardState(hardState);
       g.hardState = hardState;
       this.queuedCommit = hardState.commit;
     }
@@ -319,8 +326,12 @@ export class Wal {
     }
     if (entries.length > 0) {
       const first = entries[0]!.index;
-      for (let i = 1; i < entries.length; i++) {
-        if (entries[i]!.index !== first + i) throw bad('entries are not contiguous', { first, at: i });
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (e.index !== first + i) throw bad('entries are not contiguous', { first, at: i });
+        if (e.type !== EntryType.Normal && e.type !== EntryType.ConfChange) {
+          throw bad('unknown entry type', { index: e.index, type: e.type });
+        }
       }
       if (first <= snapIndex) throw bad('entries overwrite the snapshot', { first, snapIndex });
       if (first > last + 1) throw bad('entries leave a gap after the last index', { first, last });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { EntryType } from '../../../src/raft/core/types.ts';
 import { SimDisk } from '../../../src/raft/disk/sim-disk.ts';
 import { encodeBatch, RecordWriter } from '../../../src/raft/wal/codec.ts';
 import { Wal, type WalCrashPoint, type WalOptions } from '../../../src/raft/wal/wal.ts';
@@ -77,9 +78,22 @@ describe('WAL round trip', () => {
       wal.save(undefined, [], { sync: true, snapshot: { meta: snap(2, 1).meta, mode: 'compact' } }),
       /writeSnapshotFile/,
     );
-    await wal.save(undefined, ents(5, 5, 1), { sync: true });
+    await assert.rejects(
+      wal.save(undefined, [{ ...ent(5, 1), type: 7 as EntryType }], { sync: true }),
+      /entry type/,
+    );
+    // A record that cannot be encoded leaves nothing behind in the batch it was joining.
+    const pending = wal.save(hs(1, 4), [ent(5, 1)], { sync: true });
+    await assert.rejects(
+      wal.save({ term: 1, vote: 'v'.repeat(70000), commit: 4 }, [ent(6, 1)], { sync: true }),
+      (e) => isSealError(e, 'ErrInvalidArgument'),
+    );
+    await pending;
+    await wal.save(undefined, ents(6, 6, 1), { sync: true });
     await wal.close();
-    assert.deepEqual(show((await open(disk)).state.entries), show(ents(1, 5, 1)));
+    const { state } = await open(disk);
+    assert.deepEqual(show(state.entries), show(ents(1, 6, 1)));
+    assert.deepEqual(state.hardState, hs(1, 4));
   });
 
   test('sync:false saves ride with the next synced batch and never form an unsynced batch alone', async () => {

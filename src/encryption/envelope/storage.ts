@@ -93,16 +93,16 @@ export class StorageEnvelope {
       const keyId = ((body[2]! << 24) | (body[3]! << 16) | (body[4]! << 8) | body[5]!) >>> 0;
       const key = this.keystore.get(keyId);
       if (key !== undefined) {
-        const iv = this.iv;
-        const tag = this.tag;
-        for (let i = 0; i < NONCE_LEN; i++) iv[i] = body[NONCE_AT + i]!;
-        const tagAt = len - TAG_LEN;
-        for (let i = 0; i < TAG_LEN; i++) tag[i] = body[tagAt + i]!;
-        const decipher = createDecipheriv(ALGO, key.key, iv);
-        decipher.setAuthTag(tag);
-        decipher.setAAD(this.buildAad(keyId, header, engineKey));
-        const plain = decipher.update(body.subarray(CT_AT, tagAt));
         try {
+          const iv = this.iv;
+          const tag = this.tag;
+          for (let i = 0; i < NONCE_LEN; i++) iv[i] = body[NONCE_AT + i]!;
+          const tagAt = len - TAG_LEN;
+          for (let i = 0; i < TAG_LEN; i++) tag[i] = body[tagAt + i]!;
+          const decipher = createDecipheriv(ALGO, key.key, iv);
+          decipher.setAuthTag(tag);
+          decipher.setAAD(this.buildAad(keyId, header, engineKey));
+          const plain = decipher.update(body.subarray(CT_AT, tagAt));
           if (decipher.final().length === 0) return plain;
         } catch {
           // Falls through to the diagnosis below, which names the failure.

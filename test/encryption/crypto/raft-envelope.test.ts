@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createDecipheriv } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { openRaftBody, RaftEnvelope, sealRaftBody } from '../../../src/encryption/envelope/raft.ts';
@@ -99,5 +100,17 @@ describe('storage and raft envelopes are mutually unusable', () => {
     const h = Uint8Array.from([0x52, 0x01, 0, 0, 0, 1, 0, 0, 0]);
     assert.throws(() => storage.open(r, h, new Uint8Array(0)), sealErr(Err.EncryptedReadIntegrity));
     assert.throws(() => storage.open(r, h, engineKey('', 0n)), sealErr(Err.EncryptedReadIntegrity));
+  });
+});
+
+describe('raft AAD layout, checked with a bare decipher', () => {
+  test("raft AAD = 'R' ‖ 01 ‖ BE32(key)", () => {
+    const ks = keystoreWith(0x01020304);
+    const w = Buffer.from(sealRaftBody(ks, 0x01020304, new NonceFactory(1, 1), Buffer.from('entry')));
+    const d = createDecipheriv('aes-256-gcm', ks.get(0x01020304)!.dek, w.subarray(6, 18));
+    d.setAuthTag(w.subarray(w.length - 16));
+    d.setAAD(Buffer.from([0x52, 0x01, 0x01, 0x02, 0x03, 0x04]));
+    const plain = Buffer.concat([d.update(w.subarray(18, w.length - 16)), d.final()]);
+    assert.equal(plain.toString(), 'entry');
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createDecipheriv } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ENVELOPE_OVERHEAD } from '../../../src/encryption/envelope/codec.ts';
@@ -259,5 +260,20 @@ describe('re-badge guard (encryption.md §3.4 read rules)', () => {
     const { env } = setup();
     const sealed = env.seal(Buffer.from('secret'), liveHeader(), engineKey('other', 3n));
     env.checkCleartext(sealed, cleartextHeader(), engineKey('k', 3n));
+  });
+});
+
+describe('AAD layout, checked with a bare decipher', () => {
+  test('storage AAD = 01 00 BE32(key) ‖ header ‖ engine key', () => {
+    const { env, keystore } = setup();
+    const h = liveHeader(0x0102030405060708n);
+    const ek = engineKey('user', 42n);
+    const sealed = Buffer.from(env.seal(Buffer.from('spec'), h, ek));
+    const aad = Buffer.concat([Buffer.from([1, 0, 0, 0, 0, 1]), h, ek]);
+    const d = createDecipheriv('aes-256-gcm', keystore.get(1)!.dek, sealed.subarray(6, 18));
+    d.setAuthTag(sealed.subarray(sealed.length - 16));
+    d.setAAD(aad);
+    const plain = Buffer.concat([d.update(sealed.subarray(18, sealed.length - 16)), d.final()]);
+    assert.equal(plain.toString(), 'spec');
   });
 });

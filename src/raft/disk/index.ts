@@ -1,3 +1,10 @@
 export { type Disk, type DiskFile, dirOf, diskError, errnoOf, joinPath, type RandFn } from './disk.ts';
 export { NodeDisk } from './node-disk.ts';
-export { type CrashOptions, SECTOR, SimDisk, type SimDiskOp, type SimFaultFn } from './sim-disk.ts';
+export {
+  type CrashOptions,
+  SECTOR,
+  SimDisk,
+  type SimDiskOp,
+  type SimFaultFn,
+  type SimGateFn,
+} from './sim-disk.ts';

@@ -17,6 +17,9 @@ export type SimDiskOp = 'write' | 'fsync' | 'syncDir' | 'truncate' | 'rename' | 
 /** Returns an errno name to make `op` fail before it has any effect, or undefined. */
 export type SimFaultFn = (op: SimDiskOp, path: string) => string | undefined;
 
+/** Returns a promise that resolves when the operation may complete. */
+export type SimGateFn = (op: SimDiskOp, path: string) => Promise<void>;
+
 export interface CrashOptions {
   /** Cut the last unsynced write at a random byte and fill to its sector end with zeros or garbage. */
   tear?: 'zeros' | 'garbage';
@@ -73,6 +76,19 @@ export class SimDisk implements Disk {
   private generation = 0;
   /** Fault injection; see SimFaultFn. */
   fault: SimFaultFn | undefined;
+  /**
+   * Lets the simulator decide when a write, fsync or directory change completes
+   * (e.g. as a queue event): the operation takes effect only once the returned
+   * promise resolves, so a crash before then loses it.
+   */
+  gate: SimGateFn | undefined;
+
+  /** Awaits the gate, if any; a crash while waiting makes the operation fail. */
+  async pass(op: SimDiskOp, path: string, generation = this.generation): Promise<void> {
+    if (this.gate === undefined) return;
+    await this.gate(op, path);
+    if (generation !== this.generation) throw diskError('EBADF', `${op} interrupted by a crash`, path);
+  }
   readonly stats = { fsyncs: 0, dirSyncs: 0, writes: 0, bytesWritten: 0 };
 
   private check(op: SimDiskOp, path: string): void {
@@ -118,6 +134,7 @@ export class SimDisk implements Disk {
   }
 
   async rename(from: string, to: string): Promise<void> {
+    await this.pass('rename', from);
     this.check('rename', from);
     if (dirOf(from) !== dirOf(to)) throw diskError('EXDEV', 'rename', `${from} -> ${to}`);
     const inode = this.names.get(from);
@@ -128,12 +145,14 @@ export class SimDisk implements Disk {
   }
 
   async unlink(path: string): Promise<void> {
+    await this.pass('unlink', path);
     this.check('unlink', path);
     if (!this.names.delete(path)) throw diskError('ENOENT', 'unlink', path);
     this.recordDirOp({ kind: 'unlink', path });
   }
 
   async syncDir(dir: string): Promise<void> {
+    await this.pass('syncDir', dir);
     this.check('syncDir', dir);
     this.stats.dirSyncs++;
     for (const p of [...this.durableNames.keys()]) if (dirOf(p) === dir) this.durableNames.delete(p);
@@ -255,6 +274,7 @@ class SimFile implements DiskFile {
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
+    await this.disk.pass('write', this.path, this.generation);
     this.live('write');
     this.throwIfFault('write');
     const inode = this.inode;
@@ -286,6 +306,7 @@ class SimFile implements DiskFile {
   }
 
   async truncate(length: number): Promise<void> {
+    await this.disk.pass('truncate', this.path, this.generation);
     this.live('truncate');
     this.throwIfFault('truncate');
     const inode = this.inode;
@@ -297,6 +318,7 @@ class SimFile implements DiskFile {
   }
 
   async sync(): Promise<void> {
+    await this.disk.pass('fsync', this.path, this.generation);
     this.live('fsync');
     this.throwIfFault('fsync');
     const inode = this.inode;

@@ -107,3 +107,25 @@ describe('SimDisk crash model', () => {
     await assert.rejects(f.write(0, filled(1, 1)), { code: 'EBADF' });
   });
 });
+
+describe('SimDisk gate', () => {
+  test('a gated fsync completes only when released; a crash before then loses the write', async () => {
+    const d = new SimDisk();
+    const f = await d.open('/w/a', 'create');
+    await d.syncDir('/w');
+    const held: Array<() => void> = [];
+    d.gate = (op) => (op === 'fsync' ? new Promise<void>((r) => held.push(r)) : Promise.resolve());
+    await f.write(0, filled(SECTOR, 5));
+    let synced = false;
+    const p = f.sync().then(() => {
+      synced = true;
+    });
+    await Promise.resolve();
+    assert.equal(synced, false);
+    assert.equal(held.length, 1);
+    d.crash(() => 0.99);
+    held[0]!();
+    await assert.rejects(p, { code: 'EBADF' });
+    assert.equal((await d.readFile('/w/a')).length, 0);
+  });
+});

@@ -133,6 +133,50 @@ describe('group commit', () => {
   });
 });
 
+describe('group commit with a slow fsync', () => {
+  test('saves made while an fsync is held form exactly one next batch; a crash meanwhile acks none of them', async () => {
+    const disk = new SimDisk();
+    const { wal } = await open(disk);
+    await wal.save(hs(1, 0), ents(1, 1, 1), { sync: true });
+    const held: Array<() => void> = [];
+    disk.gate = (op) => (op === 'fsync' ? new Promise<void>((r) => held.push(r)) : Promise.resolve());
+    const fsyncs0 = wal.stats.fsyncs;
+    const acked: number[] = [];
+    const saves: Promise<void>[] = [];
+    for (let i = 2; i <= 51; i++) {
+      saves.push(wal.save(undefined, [ent(i, 1)], { sync: true }).then(() => void acked.push(i)));
+      await Promise.resolve();
+    }
+    await new Promise((r) => setImmediate(r));
+    assert.equal(held.length, 1, 'one fsync in flight');
+    held.shift()!();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(acked, [2], 'only the first save rode the first fsync');
+    assert.equal(held.length, 1, 'the other 49 saves wait on one shared fsync');
+    held.shift()!();
+    await Promise.all(saves);
+    assert.equal(wal.stats.fsyncs - fsyncs0, 2);
+    assert.equal(acked.length, 50);
+
+    // Now crash while the next group's fsync is held: nothing of that group was acknowledged.
+    const more = [
+      wal.save(undefined, [ent(52, 1)], { sync: true }),
+      wal.save(undefined, [ent(53, 1)], { sync: true }),
+    ];
+    await new Promise((r) => setImmediate(r));
+    assert.equal(held.length, 1);
+    disk.crash(prng(4));
+    held.shift()!();
+    for (const p of more) await assert.rejects(p, (e) => isSealError(e, 'ErrWalFailed'));
+    disk.gate = undefined;
+    const { state } = await open(disk);
+    assert.ok(
+      [51, 53].includes(state.entries.at(-1)!.index),
+      'the unacked group survives whole or not at all',
+    );
+  });
+});
+
 describe('crash at each named point', () => {
   async function scenario(point: WalCrashPoint, seed: number, tear?: 'zeros' | 'garbage') {
     const disk = new SimDisk();

@@ -78,6 +78,7 @@ export const Err = {
   LearnerNotReady: 'ErrLearnerNotReady',
   LeaseExpired: 'ErrLeaseExpired',
   StorageSnapshotCorrupt: 'ErrStorageSnapshotCorrupt',
+  HlcLeaseExhausted: 'ErrHlcLeaseExhausted',
 } as const;
 
 export type ErrCode = (typeof Err)[keyof typeof Err];

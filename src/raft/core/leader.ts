@@ -181,6 +181,9 @@ export function stepLeader(r: Raft, m: Message): void {
   } else if (m.type === 'HeartbeatResp') {
     pr.recentActive = true;
     pr.msgAppFlowPaused = false;
+    // A full window whose acks were lost would stall forever: free one slot so the
+    // heartbeat answer can restart replication (pitfall 17).
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
     if (m.round > pr.ackedRound) pr.ackedRound = m.round;
     if (!pr.isLearner) confirmRounds(r);
     if (pr.match < r.log.lastIndex()) sendAppend(r, m.from, true);

@@ -31,6 +31,11 @@ export class Inflights {
     if (k > 0) this.items = this.items.slice(k);
   }
 
+  freeFirst(): void {
+    const first = this.items[0];
+    if (first !== undefined) this.freeLE(first.index);
+  }
+
   full(): boolean {
     return this.items.length >= this.maxCount || (this.maxBytes > 0 && this.totalBytes >= this.maxBytes);
   }

@@ -160,6 +160,7 @@ export class Raft {
       { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array() },
     ]);
     this.info(`became leader t${this.term}`);
+    bcastAppend(this);
   }
 
   /** Starts an election; `transfer` skips pre-vote and the followers' lease (TimeoutNow). */

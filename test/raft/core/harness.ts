@@ -7,6 +7,8 @@ import type { ReadState } from '../../../src/raft/core/readonly.ts';
 import type { Ready } from '../../../src/raft/core/ready.ts';
 import { type ConfState, type Entry, EntryType, type NodeId } from '../../../src/raft/core/types.ts';
 
+export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
 /** A deterministic PRNG (mulberry32) for election jitter in tests. */
 export function seededRand(seed: number): () => number {
   let a = seed >>> 0;
@@ -109,6 +111,22 @@ export class Network {
     });
   }
 
+  /**
+   * Replaces a node's durable state with a log of the given terms (index i+1 has
+   * terms[i]) and a hard state, then restarts it.
+   */
+  setLog(id: NodeId, terms: number[], hs: { term: number; vote?: NodeId; commit?: number }): void {
+    const n = this.node(id);
+    n.storage = new MemoryStorage(n.storage.confState);
+    n.storage.append(
+      terms.map((term, i) => ({ term, index: i + 1, type: EntryType.Normal, data: enc(`e${i + 1}`) })),
+    );
+    n.storage.hardState = { term: hs.term, vote: hs.vote ?? '', commit: hs.commit ?? 0 };
+    n.applied = [];
+    n.appliedIndex = 0;
+    n.core = this.makeCore(n);
+  }
+
   node(id: NodeId): SimNode {
     const n = this.nodes.get(id);
     if (n === undefined) throw new Error(`no node ${id}`);
@@ -163,8 +181,12 @@ export class Network {
     }
   }
 
+  /** Messages for which this returns true are dropped when sent. */
+  dropIf: ((m: Message) => boolean) | undefined;
+
   send(m: Message): void {
     if (this.cut.has(`${m.from}->${m.to}`)) return;
+    if (this.dropIf?.(m)) return;
     const q = this.queues.get(m.to);
     if (q !== undefined) q.push(m);
   }
@@ -299,5 +321,3 @@ export class Network {
     return out;
   }
 }
-
-export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -28,9 +28,14 @@ type Db = Database<Uint8Array, Uint8Array>;
 const DB_OPTIONS = { keyEncoding: 'binary', encoding: 'binary', compression: false } as const;
 const STAGE_ROWS_PER_TXN = 1024;
 
+/** Where a test may inject a crash: after a commit is visible, before it is flushed. */
+export type LmdbFaultPoint = 'before-flush';
+
 export interface LmdbEngineOptions {
   /** Initial map size in bytes; lmdb-js grows it on demand. */
   mapSize?: number;
+  /** Test hook called at each durability step; throwing there simulates a crash at that point. */
+  faultHook?: (point: LmdbFaultPoint) => void;
 }
 
 function asBuffer(b: Uint8Array): Buffer {
@@ -89,9 +94,11 @@ export class LmdbEngine implements Engine {
   readonly #dbs: ReadonlyMap<Namespace, Db>;
   readonly #staging: ReadonlyMap<Namespace, Db>;
   readonly #snapshots = new Set<LmdbSnapshot>();
+  readonly #faultHook: ((point: LmdbFaultPoint) => void) | undefined;
   #closed = false;
 
   constructor(path: string, opts: LmdbEngineOptions = {}) {
+    this.#faultHook = opts.faultHook;
     this.#root = open<Uint8Array, Uint8Array>({
       path,
       ...DB_OPTIONS,
@@ -205,6 +212,7 @@ export class LmdbEngine implements Engine {
 
   /** Durability step: resolves once every commit so far is on stable storage. */
   async #flush(): Promise<void> {
+    this.#faultHook?.('before-flush');
     await this.#root.flushed;
   }
 

@@ -93,7 +93,11 @@ export class EncryptionApplier {
     this.registry = opts.registry;
   }
 
-  /** Dispatches an FSM entry whose opcode is in 0x03..0x07; anything else halts. */
+  /**
+   * Dispatches an FSM entry whose opcode is in 0x03..0x07 (reserved 0x06/0x07
+   * and anything else halt). In every apply method `payload` is the whole
+   * `fsm_payload`, opcode byte first, already unwrapped from any raft envelope.
+   */
   applyEntry(index: bigint, payload: Uint8Array): Promise<ApplyOutcome> {
     const op = payload[0];
     if (op === OP_REGISTRATION) return this.applyRegistration(index, payload);
@@ -105,6 +109,7 @@ export class EncryptionApplier {
     return Promise.reject(applyHalt(index, 'entry', sealError(code, `${what} FSM ${hex}`, { opcode: op })));
   }
 
+  /** 0x03 (§7.2): the §5 table only; needs no KEK and never touches the sidecar. */
   applyRegistration(index: bigint, payload: Uint8Array): Promise<ApplyOutcome> {
     return this.halting(index, 'registration', async () => {
       const row = decodeRegistration(payload);
@@ -113,6 +118,7 @@ export class EncryptionApplier {
     });
   }
 
+  /** 0x04 (§7.3). */
   applyBootstrap(index: bigint, payload: Uint8Array): Promise<ApplyOutcome> {
     return this.halting(index, 'bootstrap', async () => {
       const p = decodeBootstrap(payload);
@@ -148,6 +154,7 @@ export class EncryptionApplier {
     });
   }
 
+  /** 0x05 (§7.4): dispatch by sub-tag; the decoder already refused any sub-tag not handled here. */
   applyRotation(index: bigint, payload: Uint8Array): Promise<ApplyOutcome> {
     return this.halting(index, 'rotation', async () => {
       const p = decodeRotation(payload);

@@ -233,6 +233,22 @@ describe('rotation (§7.4-§7.7)', () => {
     await assert.rejects(n.applier.applyEntry(5n, enableRaft(1).fill(0x04, 2, 3)), halt(Err.InvalidArgument));
   });
 
+  test('the state cache is refreshed only after the sidecar write is durable', async () => {
+    const n = new TestNode();
+    await runOk(n, [boot(1, 2)]);
+    n.crashAt = (p) => p === 'sidecar.beforeRename';
+    n.restart();
+    assert.ok(await n.run([boot(1, 2), enableStorage(1)]));
+    assert.equal(n.cache.storageEnvelopeActive, false);
+    n.crashAt = (p) => p === 'applier.afterSidecar';
+    assert.ok(await n.run([boot(1, 2), enableStorage(1)]));
+    assert.equal(n.cache.storageEnvelopeActive, false);
+    assert.equal(sidecarOf(n).storageEnvelopeActive, true);
+    n.crashAt = undefined;
+    n.restart();
+    assert.equal(n.cache.storageEnvelopeActive, true);
+  });
+
   test('enable-storage-envelope racing a rotation is benign', async () => {
     const n = new TestNode();
     await runOk(n, [boot(1, 2), rotate('storage', 3), enableStorage(1)]);

@@ -131,7 +131,9 @@ function answerRead(r: Raft, from: NodeId, context: Uint8Array, index: number): 
 function confirmRounds(r: Raft): void {
   const q = r.trk.quorumRound(r.id, r.rounds.round);
   if (q === 0) return;
-  for (const rd of r.rounds.confirm(q)) answerRead(r, rd.from, rd.context, rd.index);
+  // Rounds sent during a transfer never extend the lease: the target's campaign bypasses
+  // the followers' leases (pitfall 35).
+  for (const rd of r.rounds.confirm(q, r.leadTransferee === '')) answerRead(r, rd.from, rd.context, rd.index);
 }
 
 export function tickLeader(r: Raft): void {

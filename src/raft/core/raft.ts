@@ -432,7 +432,10 @@ export class Raft {
   }
 
   abortLeaderTransfer(): void {
+    if (this.leadTransferee === '') return;
     this.leadTransferee = '';
+    // Rounds sent while the transfer was pending must not revive the lease (pitfall 35).
+    this.rounds.dropLease();
   }
 
   reportUnreachable(peer: NodeId): void {

@@ -42,9 +42,9 @@ export class ReadRounds {
   }
 
   /** A quorum acknowledged every round up to `round`: releases the reads it confirms. */
-  confirm(round: number): PendingRead[] {
+  confirm(round: number, extendLease: boolean): PendingRead[] {
     const t = this.sentAt.get(round);
-    if (t !== undefined && t > this.leaseStart) this.leaseStart = t;
+    if (extendLease && t !== undefined && t > this.leaseStart) this.leaseStart = t;
     for (const r of [...this.sentAt.keys()]) if (r < round) this.sentAt.delete(r);
     const done = this.reads.filter((r) => r.round <= round);
     if (done.length > 0) this.reads = this.reads.filter((r) => r.round > round);

@@ -6,8 +6,11 @@ import type { ConfState, Entry, HardState, SnapshotMeta } from '../core/types.ts
  *
  * Batch frame (one per write+fsync; at most one batch is ever unsynced):
  *   magic u32 | payloadLen u32 | payloadCrc u32 | headerCrc u32 | payload
- * headerCrc covers the first 12 bytes and is seeded with the segment sequence
- * number, so a frame copied from another segment does not validate.
+ * headerCrc covers the first 12 bytes and is seeded: the segment's first batch
+ * with its sequence number, every later batch with the random salt in the
+ * segment header. A frame copied from another segment does not validate, and
+ * neither does a frame a client embedded in entry data (it cannot know the
+ * salt), so scanning a torn tail for later valid batches cannot be fooled.
  *
  * Record (inside a batch payload):
  *   type u8 | len u32 | body | crc u32 (over type, len and body)
@@ -34,7 +37,7 @@ export const SEGMENT_VERSION = 1;
 export type SnapshotMode = 'compact' | 'install';
 
 export type WalRecord =
-  | { type: 'header'; version: number; seq: number; firstIndex: number }
+  | { type: 'header'; version: number; seq: number; firstIndex: number; salt: number }
   | { type: 'hardState'; hardState: HardState }
   | { type: 'entry'; entry: Entry }
   | { type: 'snapshot'; meta: SnapshotMeta; mode: SnapshotMode }
@@ -131,11 +134,12 @@ export class RecordWriter {
     this.u32(crc);
   }
 
-  segmentHeader(seq: number, firstIndex: number): void {
+  segmentHeader(seq: number, firstIndex: number, salt: number): void {
     this.record(RecType.SegmentHeader, () => {
       this.u8(SEGMENT_VERSION);
       this.u64(seq);
       this.u64(firstIndex);
+      this.u32(salt);
     });
   }
 
@@ -190,25 +194,25 @@ export class RecordWriter {
   }
 
   /** For a writer made with `reserved = BATCH_HEADER`: fills the frame header in place. */
-  sealBatch(seq: number): Uint8Array {
+  sealBatch(seed: number): Uint8Array {
     if (this.reserved !== BATCH_HEADER)
       throw new Error('sealBatch needs a writer with a reserved batch header');
     const out = this.buf.subarray(0, this.len);
-    writeBatchHeader(out, seq);
+    writeBatchHeader(out, seed);
     return out;
   }
 }
 
-function writeBatchHeader(out: Uint8Array, seq: number): void {
+function writeBatchHeader(out: Uint8Array, seed: number): void {
   const dv = new DataView(out.buffer, out.byteOffset, BATCH_HEADER);
   dv.setUint32(0, BATCH_MAGIC);
   dv.setUint32(4, out.length - BATCH_HEADER);
   dv.setUint32(8, crc32c(out.subarray(BATCH_HEADER)));
-  dv.setUint32(12, crc32c(out.subarray(0, 12), seq >>> 0));
+  dv.setUint32(12, crc32c(out.subarray(0, 12), seed >>> 0));
 }
 
 /** Frames record chunks (in order) as one batch. */
-export function encodeBatch(chunks: readonly Uint8Array[], seq: number): Uint8Array {
+export function encodeBatch(chunks: readonly Uint8Array[], seed: number): Uint8Array {
   let total = 0;
   for (const c of chunks) total += c.length;
   const out = new Uint8Array(BATCH_HEADER + total);
@@ -217,17 +221,18 @@ export function encodeBatch(chunks: readonly Uint8Array[], seq: number): Uint8Ar
     out.set(c, off);
     off += c.length;
   }
-  writeBatchHeader(out, seq);
+  writeBatchHeader(out, seed);
   return out;
 }
 
 export type FrameResult = { ok: true; payload: Uint8Array; next: number } | { ok: false; reason: string };
 
-export function readFrame(b: Uint8Array, off: number, seq: number): FrameResult {
+/** `seed` undefined skips the header checksum (used only when the seed itself is unknown). */
+export function readFrame(b: Uint8Array, off: number, seed: number | undefined): FrameResult {
   if (b.length - off < BATCH_HEADER) return { ok: false, reason: 'short batch header' };
   const dv = new DataView(b.buffer, b.byteOffset + off, BATCH_HEADER);
   if (dv.getUint32(0) !== BATCH_MAGIC) return { ok: false, reason: 'bad batch magic' };
-  if (crc32c(b.subarray(off, off + 12), seq >>> 0) !== dv.getUint32(12)) {
+  if (seed !== undefined && crc32c(b.subarray(off, off + 12), seed >>> 0) !== dv.getUint32(12)) {
     return { ok: false, reason: 'batch header checksum mismatch' };
   }
   const len = dv.getUint32(4);
@@ -239,11 +244,11 @@ export function readFrame(b: Uint8Array, off: number, seq: number): FrameResult 
 }
 
 /** Offset of the first whole, valid batch at or after `from`, or -1. */
-export function findValidFrame(b: Uint8Array, from: number, seq: number): number {
+export function findValidFrame(b: Uint8Array, from: number, seed: number | undefined): number {
   const m0 = (BATCH_MAGIC >>> 24) & 0xff;
   for (let p = from; p + BATCH_HEADER <= b.length; p++) {
     if (b[p] !== m0) continue;
-    if (readFrame(b, p, seq).ok) return p;
+    if (readFrame(b, p, seed).ok) return p;
   }
   return -1;
 }
@@ -324,7 +329,7 @@ function decodeBody(type: number, r: Reader): WalRecord {
   let rec: WalRecord;
   switch (type) {
     case RecType.SegmentHeader:
-      rec = { type: 'header', version: r.u8(), seq: r.u64(), firstIndex: r.u64() };
+      rec = { type: 'header', version: r.u8(), seq: r.u64(), firstIndex: r.u64(), salt: r.u32() };
       break;
     case RecType.HardState: {
       const term = r.u64();

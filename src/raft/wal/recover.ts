@@ -16,6 +16,8 @@ export interface SegmentInfo {
   name: string;
   seq: number;
   firstIndex: number;
+  /** Seeds the header checksum of every batch after the first. */
+  salt: number;
   size: number;
   closed: boolean;
 }
@@ -99,7 +101,8 @@ export async function recover(disk: Disk, dir: string): Promise<Recovery> {
   const segs: SegmentInfo[] = [];
   for (const name of names) {
     const p = parseSegmentName(name);
-    if (p !== undefined) segs.push({ name, seq: p.seq, firstIndex: p.firstIndex, size: 0, closed: false });
+    if (p !== undefined)
+      segs.push({ name, seq: p.seq, firstIndex: p.firstIndex, salt: 0, size: 0, closed: false });
   }
   segs.sort((a, b) => a.seq - b.seq);
   for (let k = 1; k < segs.length; k++) {
@@ -174,12 +177,20 @@ async function parseSegment(
   const bytes = await disk.readFile(joinPath(dir, info.name));
   const batches: Batch[] = [];
   let off = 0;
+  // The first batch is sealed with the sequence number, later ones with the header's salt.
+  let seed = info.seq;
   while (off < bytes.length) {
-    const fr = readFrame(bytes, off, info.seq);
+    const fr = readFrame(bytes, off, seed);
     let reason: string | undefined;
     if (fr.ok) {
       try {
-        batches.push({ offset: off, records: decodeRecords(fr.payload) });
+        const records = decodeRecords(fr.payload);
+        batches.push({ offset: off, records });
+        const head = records[0];
+        if (off === 0 && head?.type === 'header') {
+          seed = head.salt;
+          info.salt = head.salt;
+        }
         off = fr.next;
         continue;
       } catch (e) {
@@ -189,7 +200,9 @@ async function parseSegment(
     if (!isLast) throw walCorrupt(info.name, off, `${reason} in a segment that is not the last`);
     // Pages flush out of order, so a torn write can hold good bytes after bad ones; but a whole
     // valid batch after the damage proves the damaged one had been synced.
-    const later = findValidFrame(bytes, off + 1, info.seq);
+    // With the header batch itself damaged the salt is unknown; the payload checksum must do
+    // (no client data can precede a synced header batch, so none can fool this scan).
+    const later = findValidFrame(bytes, off + 1, batches.length === 0 ? undefined : seed);
     if (later >= 0) throw walCorrupt(info.name, off, `${reason}, followed by a valid batch at ${later}`);
     info.size = off;
     return { info, batches, torn: { offset: off, reason, fileSize: bytes.length } };

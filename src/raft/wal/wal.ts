@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Err } from '../../util/codes.ts';
 import { sealError } from '../../util/errors.ts';
 import { type Entry, EntryType, type HardState, type Snapshot, type SnapshotMeta } from '../core/types.ts';
@@ -38,6 +39,8 @@ export interface WalOptions {
   segmentBytes?: number;
   /** Called at each named crash point; throwing there simulates kill -9 at that point. */
   hook?: (point: WalCrashPoint) => void;
+  /** Source of each segment's random 32-bit salt; the simulator injects its PRNG. Default: node:crypto. */
+  salt?: () => number;
 }
 
 export interface SnapshotMarker {
@@ -102,6 +105,7 @@ const RESOLVED = Promise.resolve();
 export class Wal {
   private file!: DiskFile;
   private seq = 0;
+  private salt = 0;
   private size = 0;
   private segments: SegmentInfo[];
   private readonly segmentBytes: number;
@@ -176,6 +180,7 @@ export class Wal {
       await wal.createSegment(tail === undefined ? 0 : tail.seq + 1, lastIndex + 1);
     } else {
       wal.seq = tail.seq;
+      wal.salt = tail.salt;
       wal.size = tail.size;
       wal.file = await disk.open(joinPath(opts.dir, tail.name), 'existing');
     }
@@ -366,7 +371,7 @@ export class Wal {
 
   private async writeBatch(g: Group): Promise<void> {
     if (this.size >= this.segmentBytes) await this.rotate();
-    const batch = g.writer.sealBatch(this.seq);
+    const batch = g.writer.sealBatch(this.salt);
     const path = this.file.path;
     this.callHook('wal.beforeWrite');
     await this.io('write', path, () => this.file.write(this.size, batch));
@@ -387,7 +392,7 @@ export class Wal {
   private async rotate(): Promise<void> {
     const w = new RecordWriter();
     w.segmentEnd(this.seq, this.size, this.writtenLastIndex);
-    const end = encodeBatch([w.finish()], this.seq);
+    const end = encodeBatch([w.finish()], this.salt);
     const path = this.file.path;
     await this.io('write', path, () => this.file.write(this.size, end));
     await this.io('fsync', path, () => this.file.sync());
@@ -405,8 +410,9 @@ export class Wal {
   private async createSegment(seq: number, firstIndex: number): Promise<void> {
     const name = segmentName(seq, firstIndex);
     const path = joinPath(this.dir, name);
+    const salt = (this.opts.salt ?? defaultSalt)() >>> 0;
     const w = new RecordWriter();
-    w.segmentHeader(seq, firstIndex);
+    w.segmentHeader(seq, firstIndex, salt);
     if (this.writtenSnapshot !== undefined) w.snapshot(this.writtenSnapshot, 'compact');
     if (this.writtenHardState !== undefined) w.hardState(this.writtenHardState);
     const head = encodeBatch([w.finish()], seq);
@@ -418,8 +424,9 @@ export class Wal {
     this.stats.fsyncs++;
     this.file = file;
     this.seq = seq;
+    this.salt = salt;
     this.size = head.length;
-    this.segments.push({ name, seq, firstIndex, size: head.length, closed: false });
+    this.segments.push({ name, seq, firstIndex, salt, size: head.length, closed: false });
   }
 
   /**
@@ -487,6 +494,10 @@ export class Wal {
     this.group.done?.reject(e);
     this.group.done = undefined;
   }
+}
+
+function defaultSalt(): number {
+  return randomBytes(4).readUInt32BE(0);
 }
 
 function bad(message: string, details: object): Error {

@@ -1,5 +1,5 @@
 import { type Entry, EntryType, type HardState, type Snapshot } from '../../../src/raft/core/types.ts';
-import { readFrame } from '../../../src/raft/wal/codec.ts';
+import { decodeRecords, readFrame } from '../../../src/raft/wal/codec.ts';
 
 /** mulberry32: a tiny seeded PRNG for deterministic crash images. */
 export function prng(seed: number): () => number {
@@ -39,15 +39,26 @@ export function show(entries: readonly Entry[]): string[] {
   return entries.map((e) => `${e.index}/${e.term}/${e.type}/${new TextDecoder().decode(e.data)}`);
 }
 
+/** The salt in a segment's header batch (seeds every later batch's header checksum). */
+export function segmentSalt(bytes: Uint8Array, seq: number): number {
+  const fr = readFrame(bytes, 0, seq);
+  if (!fr.ok) throw new Error(fr.reason);
+  const head = decodeRecords(fr.payload)[0];
+  if (head?.type !== 'header') throw new Error('no segment header');
+  return head.salt;
+}
+
 /** Offsets of the whole batches of a segment file. */
 export function batchOffsets(bytes: Uint8Array, seq: number): number[] {
   const out: number[] = [];
   let off = 0;
+  let seed = seq;
   while (off < bytes.length) {
-    const fr = readFrame(bytes, off, seq);
+    const fr = readFrame(bytes, off, seed);
     if (!fr.ok) break;
     out.push(off);
     off = fr.next;
+    seed = segmentSalt(bytes, seq);
   }
   return out;
 }

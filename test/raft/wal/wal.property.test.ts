@@ -111,7 +111,8 @@ test('recovered log == model of synced batches under random saves, bursts, snaps
         const hook = () => {
           if (armed > 0 && --armed === 0) throw new Killed('hook');
         };
-        const opts = { dir: DIR, segmentBytes, hook };
+        let salts = 0;
+        const opts = { dir: DIR, segmentBytes, hook, salt: () => 0x9e3779b9 + ++salts };
         let wal = (await Wal.open(disk, opts)).wal;
         let states: Model[] = [
           { hs: { term: 0, vote: '', commit: 0 }, entries: [], snapIndex: 0, snapTerm: 0 },

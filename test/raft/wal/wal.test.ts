@@ -5,7 +5,7 @@ import { SimDisk } from '../../../src/raft/disk/sim-disk.ts';
 import { encodeBatch, RecordWriter } from '../../../src/raft/wal/codec.ts';
 import { Wal, type WalCrashPoint, type WalOptions } from '../../../src/raft/wal/wal.ts';
 import { isSealError } from '../../../src/util/errors.ts';
-import { batchOffsets, ent, ents, hs, Killed, killAt, prng, show, snap } from './helpers.ts';
+import { batchOffsets, ent, ents, hs, Killed, killAt, prng, segmentSalt, show, snap } from './helpers.ts';
 
 const DIR = '/data/wal';
 
@@ -299,6 +299,25 @@ describe('torn tail vs corruption', () => {
     });
   });
 
+  test('a frame a client embeds in entry data cannot make a torn last batch look like corruption', async () => {
+    for (const guess of [0, 1, 0xdeadbeef]) {
+      const disk = new SimDisk();
+      const { wal } = await open(disk, { salt: () => 0x5a17 });
+      await wal.save(hs(1, 1), ents(1, 1, 1), { sync: true });
+      const inner = new RecordWriter();
+      inner.entry(ent(99, 9));
+      const forged = encodeBatch([inner.finish()], guess);
+      await wal.save(hs(1, 2), [{ ...ent(2, 1), data: forged }], { sync: true });
+      await wal.close();
+      const [name] = await segments(disk);
+      const offsets = batchOffsets(await disk.readFile(`${DIR}/${name}`), 0);
+      disk.flipBit(`${DIR}/${name}`, offsets.at(-1)! + 5);
+      const { state } = await open(disk);
+      assert.equal(state.repaired?.offset, offsets.at(-1));
+      assert.deepEqual(show(state.entries), show(ents(1, 1, 1)));
+    }
+  });
+
   test('a bit flip in an earlier batch is refused, naming file and offset', async () => {
     for (const delta of [2, 6, 20, 40]) {
       const { disk, name, offsets } = await threeBatches();
@@ -362,8 +381,9 @@ describe('torn tail vs corruption', () => {
     const w = new RecordWriter();
     w.hardState(hs(1, 7));
     const f = await disk.open(`${DIR}/${name}`, 'existing');
-    await f.append(encodeBatch([w.finish()], 0));
-    await f.append(encodeBatch([new RecordWriter().finish()], 0));
+    const salt = segmentSalt(await disk.readFile(`${DIR}/${name}`), 0);
+    await f.append(encodeBatch([w.finish()], salt));
+    await f.append(encodeBatch([new RecordWriter().finish()], salt));
     await f.sync();
     await assert.rejects(open(disk), (e) => isCorrupt(name!)(e) && /commit 7/.test(String(e)));
   });

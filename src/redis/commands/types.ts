@@ -1,12 +1,8 @@
+import { array, error, integer, type RespReply, bulk as respBulk } from '../resp/reply.ts';
 import type { RedisValue } from '../value.ts';
 
-/** A reply tree; the connection encodes it as RESP2. */
-export type Reply =
-  | { t: 'simple'; s: string }
-  | { t: 'error'; s: string }
-  | { t: 'int'; n: number | bigint }
-  | { t: 'bulk'; b: Buffer | null }
-  | { t: 'array'; items: Reply[] | null };
+/** Command replies are RESP reply trees; the connection encodes them. */
+export type Reply = RespReply;
 
 export interface KeyRecord {
   value: RedisValue;
@@ -62,22 +58,14 @@ export const OK: Reply = { t: 'simple', s: 'OK' };
 export const NIL: Reply = { t: 'bulk', b: null };
 export const NIL_ARRAY: Reply = { t: 'array', items: null };
 
-export function int(n: number | bigint): Reply {
-  return { t: 'int', n };
-}
-
-export function bulk(b: Buffer | string | null): Reply {
-  return { t: 'bulk', b: typeof b === 'string' ? Buffer.from(b) : b };
-}
+export const int = integer;
+export const bulk = respBulk;
+export const err = error;
 
 export function arr(items: Reply[]): Reply {
-  return { t: 'array', items };
+  return array(items);
 }
 
 export function bulks(items: Buffer[]): Reply {
-  return { t: 'array', items: items.map((b) => ({ t: 'bulk', b })) };
-}
-
-export function err(s: string): Reply {
-  return { t: 'error', s };
+  return array(items.map((b) => respBulk(b)));
 }

@@ -328,6 +328,16 @@ describe('torn tail vs corruption', () => {
     }
   });
 
+  test('a damaged header batch followed by synced batches is refused, not dropped with its segment', async () => {
+    const disk = new SimDisk();
+    const { wal } = await open(disk);
+    await wal.save(hs(1, 1), ents(1, 2, 1), { sync: true });
+    await wal.close();
+    const [name] = await segments(disk);
+    disk.flipBit(`${DIR}/${name}`, 20);
+    await assert.rejects(open(disk), isCorrupt(name!, 0));
+  });
+
   test('a bit flip in a closed segment is refused, naming that segment', async () => {
     const disk = new SimDisk();
     const { wal } = await open(disk, { segmentBytes: 150 });

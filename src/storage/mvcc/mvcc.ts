@@ -132,6 +132,11 @@ function checkRaw(ns: RawNamespace): RawNamespace {
   return ns;
 }
 
+/**
+ * The MVCC store of one engine. Reads are synchronous and take the read
+ * timestamp and read time explicitly; writes go through `batch()` and
+ * `commit()`. Pass the node's ValueSealer to seal and open values.
+ */
 export class Mvcc {
   readonly #engine: Engine;
   readonly #sealer: ValueSealer | undefined;

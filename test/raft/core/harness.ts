@@ -154,8 +154,10 @@ export class Network {
     for (const m of rd.messages) this.send(m);
     // 3. apply
     if (rd.snapshot !== undefined) {
+      // The snapshot image is the list of applied payloads (see compact()).
+      const data = JSON.parse(new TextDecoder().decode(rd.snapshot.data)) as string[];
       n.appliedIndex = rd.snapshot.meta.index;
-      n.applied = n.applied.filter((e) => e.index <= rd.snapshot!.meta.index);
+      n.applied = data.map((d) => ({ term: 0, index: 0, type: EntryType.Normal, data: enc(d) }));
     }
     for (const e of rd.committedEntries) {
       if (e.type === EntryType.ConfChange) {
@@ -293,6 +295,18 @@ export class Network {
   elect(id: NodeId): void {
     this.core(id).campaign();
     this.stabilize();
+  }
+
+  /** Takes a snapshot at `index` (<= applied) if newer, then drops the log before it. */
+  compact(id: NodeId, index: number): void {
+    const n = this.node(id);
+    if (index > n.storage.snapshot().meta.index) {
+      const upTo = n.applied.filter((e) => e.index <= index);
+      const data = upTo.filter((e) => e.type === EntryType.Normal && e.data.length > 0);
+      const json = JSON.stringify(data.map((e) => new TextDecoder().decode(e.data)));
+      n.storage.createSnapshot(index, n.core.status().conf, enc(json));
+    }
+    n.storage.compact(index);
   }
 
   /** Data of the normal, non-empty entries applied on `id`. */

@@ -28,6 +28,8 @@ export class ChunkStream implements AsyncIterable<Uint8Array> {
   private waiter: Waiter | null = null;
   private paused = false;
   private iterated = false;
+  /** The consumer saw the end of the stream: only then was every byte handed over. */
+  drained = false;
 
   constructor(
     private readonly highWater: number,
@@ -59,6 +61,10 @@ export class ChunkStream implements AsyncIterable<Uint8Array> {
   fail(e: Error): void {
     if (this.ended || this.error) return;
     this.error = e;
+    // What is still buffered belongs to a transfer that cannot complete: report the failure first.
+    this.buf = [];
+    this.head = 0;
+    this.bufBytes = 0;
     this.settleWaiter();
   }
 
@@ -91,7 +97,10 @@ export class ChunkStream implements AsyncIterable<Uint8Array> {
       return Promise.resolve({ value, done: false });
     }
     if (this.error) return Promise.reject(this.error);
-    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    if (this.ended) {
+      this.drained = true;
+      return Promise.resolve({ value: undefined, done: true });
+    }
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
@@ -102,7 +111,10 @@ export class ChunkStream implements AsyncIterable<Uint8Array> {
     if (!w) return;
     this.waiter = null;
     if (this.error) w.reject(this.error);
-    else w.resolve({ value: undefined, done: true });
+    else {
+      this.drained = true;
+      w.resolve({ value: undefined, done: true });
+    }
   }
 }
 
@@ -140,7 +152,9 @@ export class SnapshotReceiver {
     }
     running.then(
       () =>
-        this.finish(this.complete ? null : new Error('the handler returned before the end of the stream')),
+        this.finish(
+          this.stream.drained ? null : new Error('the handler returned before reading the whole stream'),
+        ),
       (e: unknown) => this.finish(e instanceof Error ? e : new Error(String(e))),
     );
   }

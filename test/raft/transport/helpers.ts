@@ -21,6 +21,19 @@ export function testOptions(id: string, extra: Partial<TransportOptions> = {}): 
   };
 }
 
+const open: Transport[] = [];
+
+/** Registers a transport so `cleanup` closes it even when a test fails half-way. */
+export function tracked(t: Transport): Transport {
+  open.push(t);
+  return t;
+}
+
+/** For afterEach: a failed test must not leave sockets that keep the runner alive. */
+export async function cleanup(): Promise<void> {
+  await Promise.all(open.splice(0).map((t) => t.close()));
+}
+
 export interface Node {
   t: Transport;
   addr: PeerAddr;
@@ -30,7 +43,7 @@ export interface Node {
 export async function cluster(n: number, extra: Partial<TransportOptions> = {}): Promise<Node[]> {
   const nodes: Node[] = [];
   for (let i = 1; i <= n; i++) {
-    const t = new Transport(testOptions(`n${i}`, extra));
+    const t = tracked(new Transport(testOptions(`n${i}`, extra)));
     nodes.push({ t, addr: await t.listen('127.0.0.1', 0) });
   }
   for (const a of nodes) for (const b of nodes) if (a !== b) a.t.addPeer(b.t.id, b.addr);

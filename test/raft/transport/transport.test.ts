@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
-import { describe, test } from 'node:test';
+import { afterEach, describe, test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { encodeFrame, FRAME_MAGIC, FrameKind } from '../../../src/raft/transport/frame.ts';
 import { Transport } from '../../../src/raft/transport/transport.ts';
 import { encodeHello } from '../../../src/raft/transport/wire.ts';
 import {
   CLUSTER,
+  cleanup,
   closeAll,
   closed,
   cluster,
@@ -15,6 +16,7 @@ import {
   readSeq,
   seqPayload,
   testOptions,
+  tracked,
   waitFor,
 } from './helpers.ts';
 
@@ -23,6 +25,8 @@ function hello(from: string, to: string, clusterId = CLUSTER): Uint8Array {
 }
 
 describe('transport messaging', () => {
+  afterEach(cleanup);
+
   test('3 nodes exchange 10k messages each way, in order per connection', async () => {
     const N = 10_000;
     const nodes = await cluster(3, { maxQueueMessages: 4 * N });
@@ -52,7 +56,7 @@ describe('transport messaging', () => {
 
   test('a peer that is down, then up: unreachable reported, reconnect delivers later messages', async () => {
     const port = await freePort();
-    const a = new Transport(testOptions('a'));
+    const a = tracked(new Transport(testOptions('a')));
     await a.listen();
     const unreachable: string[] = [];
     a.onUnreachable((p) => unreachable.push(p));
@@ -61,7 +65,7 @@ describe('transport messaging', () => {
     assert.ok(unreachable.every((p) => p === 'b'));
     assert.equal(a.stats('b')!.connected, false);
 
-    const b = new Transport(testOptions('b'));
+    const b = tracked(new Transport(testOptions('b')));
     const got: number[] = [];
     b.onMessage((from, p) => {
       assert.equal(from, 'a');
@@ -79,7 +83,7 @@ describe('transport messaging', () => {
     // The peer dies and comes back on the same port: later messages arrive again.
     await b.close();
     await waitFor('loss noticed', () => !a.stats('b')!.connected);
-    const b2 = new Transport(testOptions('b'));
+    const b2 = tracked(new Transport(testOptions('b')));
     const got2: number[] = [];
     b2.onMessage((_from, p) => got2.push(readSeq(p)));
     await b2.listen('127.0.0.1', port);
@@ -147,7 +151,7 @@ describe('transport messaging', () => {
     assert.equal(delivered, 0);
     assert.equal(n1!.t.inboundStats().rejected, 3);
     // A transport configured for another cluster never gets a message through.
-    const stranger = new Transport(testOptions('n2', { clusterId: 'other' }));
+    const stranger = tracked(new Transport(testOptions('n2', { clusterId: 'other' })));
     const reports: string[] = [];
     stranger.onUnreachable((p) => reports.push(p));
     stranger.addPeer('n1', n1!.addr);
@@ -167,6 +171,8 @@ describe('transport messaging', () => {
 });
 
 describe('transport back-pressure', () => {
+  afterEach(cleanup);
+
   test('a peer that never reads: queue capped, drops counted, memory bounded', async () => {
     const stuck = new Set<Socket>();
     const server = createServer((s) => {
@@ -176,7 +182,7 @@ describe('transport back-pressure', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as { port: number }).port;
     const cap = 1024 * 1024;
-    const a = new Transport(testOptions('a', { maxQueueBytes: cap, maxQueueMessages: 1_000_000 }));
+    const a = tracked(new Transport(testOptions('a', { maxQueueBytes: cap, maxQueueMessages: 1_000_000 })));
     a.addPeer('sink', { host: '127.0.0.1', port });
     await waitFor('connected', () => a.stats('sink')!.connected);
     const before = process.memoryUsage().arrayBuffers;
@@ -200,7 +206,7 @@ describe('transport back-pressure', () => {
 
   test('count cap applies too, and removePeer drops the queue', async () => {
     const port = await freePort();
-    const a = new Transport(testOptions('a', { maxQueueMessages: 10 }));
+    const a = tracked(new Transport(testOptions('a', { maxQueueMessages: 10 })));
     a.addPeer('b', `127.0.0.1:${port}`);
     let ok = 0;
     for (let i = 0; i < 15; i++) if (a.send('b', seqPayload(i))) ok++;
@@ -214,6 +220,8 @@ describe('transport back-pressure', () => {
 });
 
 describe('transport shutdown', () => {
+  afterEach(cleanup);
+
   test('close() ends every socket and timer', async () => {
     const baseline = handleCounts();
     const nodes = await cluster(3);

@@ -52,20 +52,18 @@ describe('snapshots', () => {
     net.setLog('2', [1, 1, 1], { term: 2, commit: 2 });
     net.core('2').step(snapMsg(25, 2));
     assert.equal(respond(net, '2').index, 25);
-    net
-      .core('2')
-      .step(
-        makeMessage({
-          type: 'App',
-          from: '1',
-          to: '2',
-          term: 2,
-          index: 25,
-          logTerm: 2,
-          commit: 26,
-          entries: [],
-        }),
-      );
+    net.core('2').step(
+      makeMessage({
+        type: 'App',
+        from: '1',
+        to: '2',
+        term: 2,
+        index: 25,
+        logTerm: 2,
+        commit: 26,
+        entries: [],
+      }),
+    );
     net.core('2').step(
       makeMessage({
         type: 'App',

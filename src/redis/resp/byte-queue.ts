@@ -130,7 +130,9 @@ export class ByteQueue {
     const out = Buffer.allocUnsafe(n);
     const first = this.chunks[this.head];
     if (first !== undefined && this.off + n < first.length) {
-      first.copy(out, 0, this.off, this.off + n);
+      // Command names and keys are short: a plain loop beats the native copy's call overhead.
+      if (n <= 32) for (let i = 0, from = this.off; i < n; i++) out[i] = first[from + i]!;
+      else first.copy(out, 0, this.off, this.off + n);
       this.off += n;
       this.length -= n;
       this.memoByte = -1;

@@ -104,7 +104,12 @@ export class ByteQueue {
     return joined;
   }
 
-  /** Offset of the read position inside the Buffer returned by `contiguous`. */
+  /** The chunk holding the read position (at `readOffset`), for parsers' fast paths. */
+  get firstChunk(): Buffer | undefined {
+    return this.chunks[this.head];
+  }
+
+  /** Offset of the read position inside `firstChunk` and the Buffer returned by `contiguous`. */
   get readOffset(): number {
     return this.off;
   }

@@ -81,6 +81,8 @@ export class RespCommandParser {
     for (;;) {
       if (this.pending === 0) {
         if (this.q.length === 0) return WAIT;
+        const whole = this.wholeCommandInFirstChunk();
+        if (whole !== undefined) return whole;
         if (this.q.byteAt(0) !== STAR) {
           const inline = this.readInline();
           if (inline instanceof RespProtocolError) return this.fail(inline);
@@ -108,6 +110,60 @@ export class RespCommandParser {
     this.args = [];
     this.argBytes = 0;
     return this.failed;
+  }
+
+  /**
+   * Fast path for the common case of a whole, well-formed multibulk command in
+   * the first chunk: one pass with plain indexing and no intermediate state.
+   * Anything else (partial, unusual or invalid input) returns undefined having
+   * consumed nothing, and the general state machine takes over, so both paths
+   * accept exactly the same language.
+   */
+  private wholeCommandInFirstChunk(): Buffer[] | undefined {
+    const buf = this.q.firstChunk;
+    if (buf === undefined) return undefined;
+    const start = this.q.readOffset;
+    const end = buf.length;
+    if (buf[start] !== STAR) return undefined;
+    let p = start + 1;
+    let count = 0;
+    for (let digits = 0; ; digits++) {
+      if (p >= end || digits > 9) return undefined;
+      const c = buf[p++]!;
+      if (c === CR) {
+        if (digits === 0) return undefined;
+        break;
+      }
+      if (c < 0x30 || c > 0x39 || (c === 0x30 && digits === 0)) return undefined;
+      count = count * 10 + (c - 0x30);
+    }
+    p++; // the byte after CR, unchecked as in the general path
+    if (count > this.limits.maxArrayLength) return undefined;
+    const args: Buffer[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      if (p >= end || buf[p] !== DOLLAR) return undefined;
+      p++;
+      let len = 0;
+      for (let digits = 0; ; digits++) {
+        if (p >= end || digits > 9) return undefined;
+        const c = buf[p++]!;
+        if (c === CR) {
+          if (digits === 0) return undefined;
+          break;
+        }
+        if (c < 0x30 || c > 0x39 || (c === 0x30 && digits === 0 && buf[p] !== CR)) return undefined;
+        len = len * 10 + (c - 0x30);
+      }
+      p++;
+      if (len > this.limits.maxBulkLength || p + len + 2 > end) return undefined;
+      const arg = Buffer.allocUnsafe(len);
+      if (len <= 32) for (let j = 0; j < len; j++) arg[j] = buf[p + j]!;
+      else buf.copy(arg, 0, p, p + len);
+      args[i] = arg;
+      p += len + 2;
+    }
+    this.q.skip(p - start);
+    return args;
   }
 
   /** Reads `*<n>\r\n`; returns n, WAIT, or an error. */

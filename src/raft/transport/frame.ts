@@ -34,6 +34,7 @@ export const FrameKind = {
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 const KIND_MAX = 7;
+const copyOf = Uint8Array.prototype.slice;
 
 export function frameError(reason: string, details: Record<string, unknown> = {}): SealError {
   return sealError(
@@ -43,11 +44,24 @@ export function frameError(reason: string, details: Record<string, unknown> = {}
   );
 }
 
+// Scratch space for the header CRC: frames are encoded on hot paths, so no allocation per frame.
+const crcScratch = new Uint8Array(5);
+
 function headerCrc(kind: number, length: number): number {
-  const h = new Uint8Array(5);
-  h[0] = kind;
-  new DataView(h.buffer).setUint32(1, length);
-  return crc32c(h);
+  crcScratch[0] = kind;
+  putU32(crcScratch, 1, length);
+  return crc32c(crcScratch);
+}
+
+function putU32(b: Uint8Array, off: number, n: number): void {
+  b[off] = n >>> 24;
+  b[off + 1] = (n >>> 16) & 0xff;
+  b[off + 2] = (n >>> 8) & 0xff;
+  b[off + 3] = n & 0xff;
+}
+
+function getU32(b: Uint8Array, off: number): number {
+  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
 }
 
 /** The CRC stored in the header of a frame carrying `payload`. */
@@ -58,11 +72,10 @@ export function frameCrc(kind: FrameKind, payload: Uint8Array): number {
 /** Writes one frame at `off` of `target` (which must have room) and returns its CRC. */
 export function writeFrame(target: Uint8Array, off: number, kind: FrameKind, payload: Uint8Array): number {
   const crc = frameCrc(kind, payload);
-  const dv = new DataView(target.buffer, target.byteOffset + off, FRAME_HEADER_BYTES);
-  dv.setUint8(0, FRAME_MAGIC);
-  dv.setUint8(1, kind);
-  dv.setUint32(2, payload.length);
-  dv.setUint32(6, crc);
+  target[off] = FRAME_MAGIC;
+  target[off + 1] = kind;
+  putU32(target, off + 2, payload.length);
+  putU32(target, off + 6, crc);
   target.set(payload, off + FRAME_HEADER_BYTES);
   return crc;
 }
@@ -128,23 +141,22 @@ export class FrameDecoder {
           throw frameError('bad frame magic/version byte', { got: chunk[off], want: FRAME_MAGIC });
         }
         const take = Math.min(FRAME_HEADER_BYTES - this.headerFill, chunk.length - off);
-        this.header.set(chunk.subarray(off, off + take), this.headerFill);
+        for (let i = 0; i < take; i++) this.header[this.headerFill + i] = chunk[off + i]!;
         this.headerFill += take;
         off += take;
         if (this.headerFill < FRAME_HEADER_BYTES) return;
-        const length = this.startBody();
-        if (length === 0) {
-          this.finishFrame(sink);
-          continue;
-        }
+        const length = this.checkHeader();
         if (chunk.length - off >= length) {
-          // Whole body in this chunk: one copy, so the payload never pins the socket's buffer.
-          this.body = chunk.slice(off, off + length);
+          // Whole body in this chunk: copy it (Buffer#slice would alias), so the payload never
+          // pins the socket's read buffer.
+          this.body = copyOf.call(chunk, off, off + length);
           this.bodyFill = length;
           off += length;
           this.finishFrame(sink);
           continue;
         }
+        this.body = new Uint8Array(length);
+        this.bodyFill = 0;
       }
       const body = this.body!;
       const take = Math.min(body.length - this.bodyFill, chunk.length - off);
@@ -155,24 +167,20 @@ export class FrameDecoder {
     }
   }
 
-  /** Validates a complete header and prepares for the body; returns the body length. */
-  private startBody(): number {
-    const dv = new DataView(this.header.buffer);
-    const kind = dv.getUint8(1);
-    const length = dv.getUint32(2);
+  /** Validates a complete header; returns the body length. */
+  private checkHeader(): number {
+    const kind = this.header[1]!;
+    const length = getU32(this.header, 2);
     if (kind < 1 || kind > KIND_MAX) throw frameError('unknown frame kind', { kind });
     if (length > this.maxFrameBytes) {
       throw frameError('frame larger than the configured maximum', { length, max: this.maxFrameBytes });
     }
-    this.body = length === 0 ? new Uint8Array(0) : new Uint8Array(length);
-    this.bodyFill = 0;
     return length;
   }
 
   private finishFrame(sink: FrameSink): void {
-    const dv = new DataView(this.header.buffer);
-    const kind = dv.getUint8(1) as FrameKind;
-    const want = dv.getUint32(6);
+    const kind = this.header[1] as FrameKind;
+    const want = getU32(this.header, 6);
     const body = this.body!;
     this.body = null;
     this.bodyFill = 0;

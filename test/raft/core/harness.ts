@@ -29,6 +29,8 @@ export interface SimNode {
   applied: Entry[];
   appliedIndex: number;
   readStates: ReadState[];
+  /** Membership right after each applied conf entry, by index. */
+  confAt: Map<number, ConfState>;
   clockMs: number;
   crashed: boolean;
   opts: Partial<RaftConfig>;
@@ -73,7 +75,9 @@ export class Network {
     for (const id of [...voters, ...learners]) this.addNode(id, conf, opts.perNode?.[id] ?? {});
     const total = voters.length + learners.length;
     for (let i = 1; i <= (opts.extra ?? 0); i++) {
-      this.addNode(String(total + i), { voters: [], learners: [] }, opts.perNode?.[String(total + i)] ?? {});
+      // A node about to join knows the bootstrap membership but is not part of it: the
+      // initial configuration is not in the log, so it must start from it.
+      this.addNode(String(total + i), conf, opts.perNode?.[String(total + i)] ?? {});
     }
   }
 
@@ -86,6 +90,7 @@ export class Network {
       applied: [],
       appliedIndex: 0,
       readStates: [],
+      confAt: new Map(),
       clockMs: 0,
       crashed: false,
       opts,
@@ -163,6 +168,7 @@ export class Network {
       if (e.type === EntryType.ConfChange) {
         const cs = n.core.applyConfChange(decodeConfChange(e.data));
         n.storage.confState = cs;
+        n.confAt.set(e.index, cs);
       }
       n.applied.push(e);
       n.appliedIndex = e.index;
@@ -245,6 +251,10 @@ export class Network {
       for (const id of this.ids()) if (!this.node(id).crashed) this.tick(id);
       this.stabilize();
     }
+  }
+
+  isCut(from: NodeId, to: NodeId): boolean {
+    return this.cut.has(`${from}->${to}`);
   }
 
   cutLink(from: NodeId, to: NodeId): void {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerLocalEncryptionVerbs } from './admin-encryption-local.ts';
+import { registerAuditCommand } from './audit.ts';
 import { registerKekCommands } from './kek.ts';
 
 /**
@@ -17,4 +18,5 @@ export function registerCommands(program: Command): void {
     });
   registerKekCommands(program);
   registerLocalEncryptionVerbs(program);
+  registerAuditCommand(program);
 }

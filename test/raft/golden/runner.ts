@@ -125,12 +125,14 @@ export class GoldenSession {
   private dispatch(cmd: string, a: Args, raw: string[]): void {
     switch (cmd) {
       case 'cluster':
-        return this.cluster(a);
+        this.cluster(a);
+        return;
       case 'log-level':
         this.logLevel = a.pos[0] ?? 'none';
         return;
       case 'set-log':
-        return this.setLog(a);
+        this.setLog(a);
+        return;
       case 'campaign':
         this.n.core(this.id(a)).campaign();
         return;
@@ -142,7 +144,8 @@ export class GoldenSession {
         this.n.tickAll(Number(a.kv.get('n') ?? 1));
         return;
       case 'tick-election':
-        return this.tickElection(this.id(a));
+        this.tickElection(this.id(a));
+        return;
       case 'tick-heartbeat':
         this.n.tick(this.id(a));
         return;
@@ -158,9 +161,11 @@ export class GoldenSession {
         return;
       }
       case 'outcomes':
-        return this.outcomes();
+        this.outcomes();
+        return;
       case 'propose-conf':
-        return this.proposeConf(a);
+        this.proposeConf(a);
+        return;
       case 'transfer':
         this.n.core(this.id(a)).transferLeadership(a.pos[1] ?? '');
         return;
@@ -174,11 +179,14 @@ export class GoldenSession {
         this.ready(this.id(a));
         return;
       case 'deliver-msgs':
-        return this.deliverMsgs(a);
+        this.deliverMsgs(a);
+        return;
       case 'stabilize':
-        return this.stabilize(a.pos.length > 0 ? a.pos : this.n.ids());
+        this.stabilize(a.pos.length > 0 ? a.pos : this.n.ids());
+        return;
       case 'partition':
-        return this.partition(raw);
+        this.partition(raw);
+        return;
       case 'heal':
         this.n.heal();
         return;
@@ -201,7 +209,8 @@ export class GoldenSession {
         for (const id of a.pos.length > 0 ? a.pos : this.n.ids()) this.status(id);
         return;
       case 'raft-log':
-        return this.raftLog(this.id(a));
+        this.raftLog(this.id(a));
+        return;
       case 'check': {
         const v = this.n.checkCommittedAgreement();
         this.out.push(...(v.length === 0 ? ['ok'] : v));

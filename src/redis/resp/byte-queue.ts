@@ -6,6 +6,8 @@
  *
  * Positions in the public methods are relative to the read position.
  */
+const EMPTY = Buffer.alloc(0);
+
 export class ByteQueue {
   private chunks: Buffer[] = [];
   private head = 0;
@@ -93,12 +95,13 @@ export class ByteQueue {
         from = 0;
       } else from += take;
     }
-    // Replace the consumed prefix by `joined` followed by the rest of the last chunk.
-    const rest = c < this.chunks.length && from > 0 ? this.chunks[c]!.subarray(from) : undefined;
-    const tailStart = rest === undefined ? c : c + 1;
-    const tail = this.chunks.slice(tailStart);
-    this.chunks = rest === undefined ? [joined, ...tail] : [joined, rest, ...tail];
-    this.head = 0;
+    // Put `joined` (and the rest of a partly used chunk) in the slots of the
+    // chunks it replaces: at least two were touched, so they fit in place and
+    // the cost does not depend on how many chunks are queued behind.
+    if (from > 0) this.chunks[c] = this.chunks[c]!.subarray(from);
+    this.chunks[c - 1] = joined;
+    for (let i = this.head; i < c - 1; i++) this.chunks[i] = EMPTY;
+    this.head = c - 1;
     this.off = 0;
     this.memoByte = -1;
     return joined;

@@ -116,6 +116,23 @@ describe('multibulk requests', () => {
     assert.equal(p.bufferedBytes, 0);
   });
 
+  test('headers joined across many queued chunks cost linear time', () => {
+    const stream = Buffer.concat(
+      Array.from({ length: 5000 }, (_, i) => encodeCommand(['SET', `k${i}`, 'v'])),
+    );
+    const p = new RespCommandParser();
+    for (const chunk of oneByteAtATime(stream)) p.feed(chunk);
+    const start = process.hrtime.bigint();
+    let n = 0;
+    for (let c = p.next(); c !== undefined; c = p.next()) {
+      assert.ok(Array.isArray(c) && c[1]!.toString() === `k${n}`);
+      n++;
+    }
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    assert.equal(n, 5000);
+    assert.ok(ms < 3000, `took ${ms} ms`);
+  });
+
   test('the byte after a payload CR is not checked, as in Redis', () => {
     assert.deepEqual(parse('*1\r\n$4\r\nPINGxy*1\r\n$4\r\nPING\r\n'), [['PING'], ['PING']]);
   });

@@ -1,0 +1,124 @@
+/**
+ * One storage batch of the FSM: the effects of consecutive entries plus the
+ * applied index (and, when set, the lease ceiling, `!encryption|sidecar-index`,
+ * dedup records and dedup pruning), committed atomically.
+ */
+import { SIDECAR_INDEX_KEY } from '../../encryption/registry/store.ts';
+import { type Engine, WriteBatch } from '../../storage/engine.ts';
+import type { MvccBatch } from '../../storage/mvcc/mvcc.ts';
+import { u64be } from '../../util/bytes.ts';
+import {
+  APPLIED_KEY,
+  DEDUP_AT_PREFIX,
+  decodeCeiling,
+  dedupAtBound,
+  dedupAtKey,
+  dedupKey,
+  encodeApplied,
+  encodeDedup,
+  HLC_CEILING_KEY,
+  parseDedupAtKey,
+} from './meta.ts';
+import { Staging, storedDedup } from './staging.ts';
+import type { EntryResult } from './types.ts';
+
+export class ApplyGroup {
+  readonly staging = new Staging();
+  readonly results: EntryResult[] = [];
+  readonly #batch = new WriteBatch();
+  #applied: { index: bigint; term: bigint } | undefined;
+  #firstIndex: bigint | undefined;
+  #ceiling = 0;
+  #sidecarIndex: bigint | undefined;
+  #maxCommitTs: bigint | undefined;
+
+  /** Appends a successful entry's MVCC writes (its own MvccBatch, so a failed entry adds nothing). */
+  absorb(entry: MvccBatch): void {
+    for (const op of entry.engineBatch.ops) {
+      if (op.kind === 'put') this.#batch.put(op.ns, op.key, op.value);
+      else this.#batch.delete(op.ns, op.key);
+    }
+  }
+
+  advance(index: bigint, term: bigint, result: EntryResult): void {
+    this.#firstIndex ??= index;
+    this.#applied = { index, term };
+    this.results.push(result);
+  }
+
+  lease(ceilingMs: number): void {
+    if (ceilingMs > this.#ceiling) this.#ceiling = ceilingMs;
+  }
+
+  sidecarIndex(index: bigint): void {
+    this.#sidecarIndex = index;
+  }
+
+  observeCommitTs(ts: bigint): void {
+    if (this.#maxCommitTs === undefined || ts > this.#maxCommitTs) this.#maxCommitTs = ts;
+  }
+
+  get isEmpty(): boolean {
+    return this.#applied === undefined;
+  }
+
+  get firstIndex(): bigint | undefined {
+    return this.#firstIndex;
+  }
+
+  get lastIndex(): bigint | undefined {
+    return this.#applied?.index;
+  }
+
+  get ceilingMs(): number {
+    return this.#ceiling;
+  }
+
+  get maxCommitTs(): bigint | undefined {
+    return this.#maxCommitTs;
+  }
+
+  /** The complete engine batch: entry writes, dedup table, lease, sidecar index, applied index last. */
+  finish(engine: Engine, dedupWindow: bigint): WriteBatch {
+    const b = this.#batch;
+    const applied = this.#applied;
+    if (applied === undefined) return b;
+    const fresh = this.staging.dedupRecords;
+    for (const [id, rec] of fresh) {
+      const old = storedDedup(engine, id);
+      if (old !== undefined) b.delete('meta', dedupAtKey(old.appliedAt, id));
+      b.put('meta', dedupKey(id), encodeDedup(rec));
+      b.put('meta', dedupAtKey(rec.appliedAt, id), EMPTY);
+    }
+    prune(engine, b, applied.index, dedupWindow, fresh);
+    if (this.#ceiling > decodeCeiling(engine.get('meta', HLC_CEILING_KEY))) {
+      b.put('meta', HLC_CEILING_KEY, u64be(BigInt(this.#ceiling)));
+    }
+    if (this.#sidecarIndex !== undefined) b.put('encryption', SIDECAR_INDEX_KEY, u64be(this.#sidecarIndex));
+    b.put('meta', APPLIED_KEY, encodeApplied(applied));
+    return b;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Drops dedup records that fell out of the window (they no longer count, see
+ * RequestContext.dedupWindow). A record re-written after it aged out has a
+ * newer `appliedAt`; only the row matching the old one is removed.
+ */
+function prune(
+  engine: Engine,
+  b: WriteBatch,
+  index: bigint,
+  window: bigint,
+  fresh: ReadonlyMap<bigint, unknown>,
+): void {
+  if (index <= window) return;
+  for (const row of engine.range('meta', { start: DEDUP_AT_PREFIX, end: dedupAtBound(index - window) })) {
+    const { appliedAt, requestId } = parseDedupAtKey(row.key);
+    b.delete('meta', row.key);
+    if (fresh.has(requestId)) continue;
+    if (storedDedup(engine, requestId)?.appliedAt === appliedAt) b.delete('meta', dedupKey(requestId));
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The FSM's rows in the raw `meta` namespace. They travel in the storage
+ * snapshot stream, so a restored store carries its applied index, lease
+ * ceiling and dedup table.
+ *
+ *   _meta_applied_index                  BE64 index ‖ BE64 term
+ *   _meta_hlc_ceiling                    BE64 ceiling ms (the maximum applied)
+ *   _meta_dedup|BE64 requestId           BE64 appliedAt ‖ u8 status ‖ BE64 commitTs
+ *   _meta_dedup_at|BE64 appliedAt ‖ BE64 requestId   (empty; prune order)
+ */
+import { concatBytes, readU64be, u64be, utf8 } from '../../util/bytes.ts';
+import { Err } from '../../util/codes.ts';
+import { sealError } from '../../util/errors.ts';
+
+export const APPLIED_KEY = utf8('_meta_applied_index');
+export const HLC_CEILING_KEY = utf8('_meta_hlc_ceiling');
+export const DEDUP_PREFIX = utf8('_meta_dedup|');
+export const DEDUP_AT_PREFIX = utf8('_meta_dedup_at|');
+
+export interface Applied {
+  readonly index: bigint;
+  readonly term: bigint;
+}
+
+export type DedupStatus = 'ok' | 'conflict';
+
+export interface DedupRecord {
+  readonly appliedAt: bigint;
+  readonly status: DedupStatus;
+  readonly commitTs: bigint;
+}
+
+function corrupt(what: string, length: number): Error {
+  return sealError(
+    Err.MvccRowMalformed,
+    `FSM meta row ${what} is malformed (${length} bytes); the store is corrupt`,
+    {
+      row: what,
+      length,
+    },
+  );
+}
+
+export function encodeApplied(a: Applied): Uint8Array {
+  return concatBytes(u64be(a.index), u64be(a.term));
+}
+
+export function decodeApplied(v: Uint8Array | undefined): Applied {
+  if (v === undefined) return { index: 0n, term: 0n };
+  if (v.length !== 16) throw corrupt('_meta_applied_index', v.length);
+  return { index: readU64be(v, 0), term: readU64be(v, 8) };
+}
+
+export function decodeCeiling(v: Uint8Array | undefined): number {
+  if (v === undefined) return 0;
+  if (v.length !== 8) throw corrupt('_meta_hlc_ceiling', v.length);
+  return Number(readU64be(v, 0));
+}
+
+export function dedupKey(requestId: bigint): Uint8Array {
+  return concatBytes(DEDUP_PREFIX, u64be(requestId));
+}
+
+export function dedupAtKey(appliedAt: bigint, requestId: bigint): Uint8Array {
+  return concatBytes(DEDUP_AT_PREFIX, u64be(appliedAt), u64be(requestId));
+}
+
+/** The exclusive end of the prune range: every record applied before `index`. */
+export function dedupAtBound(index: bigint): Uint8Array {
+  return concatBytes(DEDUP_AT_PREFIX, u64be(index));
+}
+
+/** Inverse of dedupAtKey. */
+export function parseDedupAtKey(key: Uint8Array): { appliedAt: bigint; requestId: bigint } {
+  if (key.length !== DEDUP_AT_PREFIX.length + 16) throw corrupt('_meta_dedup_at', key.length);
+  return {
+    appliedAt: readU64be(key, DEDUP_AT_PREFIX.length),
+    requestId: readU64be(key, DEDUP_AT_PREFIX.length + 8),
+  };
+}
+
+export function encodeDedup(r: DedupRecord): Uint8Array {
+  return concatBytes(u64be(r.appliedAt), Uint8Array.of(r.status === 'ok' ? 0 : 1), u64be(r.commitTs));
+}
+
+export function decodeDedup(v: Uint8Array): DedupRecord {
+  if (v.length !== 17 || v[8]! > 1) throw corrupt('_meta_dedup', v.length);
+  return { appliedAt: readU64be(v, 0), status: v[8] === 0 ? 'ok' : 'conflict', commitTs: readU64be(v, 9) };
+}

@@ -1,0 +1,81 @@
+/**
+ * What the FSM has decided but not yet committed: the newest pending version
+ * timestamp per user key (for OCC), the keys written (for a flush), and the
+ * dedup records. An entry stages into a child of its group's staging and is
+ * merged only when the whole entry succeeded, so an entry that halts half-way
+ * leaves nothing behind in the group batch.
+ */
+import type { Engine } from '../../storage/engine.ts';
+import { decodeEngineKey, versionPrefix, versionsEnd } from '../../storage/mvcc/keys.ts';
+import { toHex } from '../../util/bytes.ts';
+import { type DedupRecord, decodeDedup, dedupKey } from './meta.ts';
+
+export class Staging {
+  readonly #parent: Staging | undefined;
+  readonly #newest = new Map<string, bigint>();
+  readonly #written = new Map<string, Uint8Array>();
+  readonly #dedup = new Map<bigint, DedupRecord>();
+
+  constructor(parent?: Staging) {
+    this.#parent = parent;
+  }
+
+  /** The newest pending version timestamp of `key`, if any. */
+  pendingTs(hex: string): bigint | undefined {
+    const own = this.#newest.get(hex);
+    const up = this.#parent?.pendingTs(hex);
+    if (own === undefined) return up;
+    return up === undefined || own > up ? own : up;
+  }
+
+  noteWrite(key: Uint8Array, ts: bigint): void {
+    const hex = toHex(key);
+    const prev = this.#newest.get(hex);
+    if (prev === undefined || ts > prev) this.#newest.set(hex, ts);
+    this.#written.set(hex, key);
+  }
+
+  /** Every key written in this staging and its ancestors. */
+  writtenKeys(out: Map<string, Uint8Array> = new Map()): Map<string, Uint8Array> {
+    this.#parent?.writtenKeys(out);
+    for (const [hex, key] of this.#written) out.set(hex, key);
+    return out;
+  }
+
+  pendingDedup(requestId: bigint): DedupRecord | undefined {
+    return this.#dedup.get(requestId) ?? this.#parent?.pendingDedup(requestId);
+  }
+
+  recordDedup(requestId: bigint, rec: DedupRecord): void {
+    this.#dedup.set(requestId, rec);
+  }
+
+  get dedupRecords(): ReadonlyMap<bigint, DedupRecord> {
+    return this.#dedup;
+  }
+
+  /** Folds this (child) staging into its parent once its entry succeeded. */
+  mergeUp(): void {
+    const p = this.#parent;
+    if (p === undefined) return;
+    for (const [hex, ts] of this.#newest) {
+      const prev = p.#newest.get(hex);
+      if (prev === undefined || ts > prev) p.#newest.set(hex, ts);
+    }
+    for (const [hex, key] of this.#written) p.#written.set(hex, key);
+    for (const [id, rec] of this.#dedup) p.#dedup.set(id, rec);
+  }
+}
+
+/** Newest committed version timestamp of `key` (tombstones count: they are writes). */
+export function committedTs(engine: Engine, key: Uint8Array): bigint | undefined {
+  for (const row of engine.range('mvcc', { start: versionPrefix(key), end: versionsEnd(key), limit: 1 })) {
+    return decodeEngineKey(row.key).commitTs;
+  }
+  return undefined;
+}
+
+export function storedDedup(engine: Engine, requestId: bigint): DedupRecord | undefined {
+  const v = engine.get('meta', dedupKey(requestId));
+  return v === undefined ? undefined : decodeDedup(v);
+}

@@ -30,6 +30,8 @@ export interface InboundStats {
   rejected: number;
   /** Messages handed to the message handler. */
   delivered: number;
+  /** Open accepted connections plus outgoing snapshot connections. */
+  open: number;
 }
 
 export class Transport {
@@ -44,7 +46,7 @@ export class Transport {
   private messageHandler: MessageHandler = () => {};
   private snapshotHandler: SnapshotHandler | null = null;
   private unreachableHandler: UnreachableHandler = () => {};
-  private readonly counters: InboundStats = { rejected: 0, delivered: 0 };
+  private readonly counters = { rejected: 0, delivered: 0 };
 
   constructor(options: TransportOptions) {
     this.o = resolveOptions(options);
@@ -115,7 +117,7 @@ export class Transport {
   }
 
   inboundStats(): InboundStats {
-    return { ...this.counters };
+    return { ...this.counters, open: this.sockets.size };
   }
 
   /** Streams a snapshot on its own connection; settles on the receiver's acknowledgement. */

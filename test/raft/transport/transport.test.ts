@@ -18,6 +18,7 @@ import {
   testOptions,
   tracked,
   waitFor,
+  within,
 } from './helpers.ts';
 
 function hello(from: string, to: string, clusterId = CLUSTER): Uint8Array {
@@ -224,18 +225,30 @@ describe('transport shutdown', () => {
 
   test('close() ends every socket and timer', async () => {
     const baseline = handleCounts();
-    const nodes = await cluster(3);
+    const nodes = await cluster(3, { backoffBaseMs: 30_000, backoffMaxMs: 60_000 });
     const port = await freePort();
-    nodes[0]!.t.addPeer('ghost', `127.0.0.1:${port}`); // keeps a backoff timer alive
+    nodes[0]!.t.addPeer('ghost', `127.0.0.1:${port}`); // its dial fails: a long backoff timer is pending
+    await waitFor('ghost dial failed', () => nodes[0]!.t.stats('ghost')!.failures > 0);
     for (const a of nodes) for (const b of nodes) if (a !== b) a.t.send(b.t.id, seqPayload(1));
     await waitFor('all connected', () =>
       nodes.every((a) => nodes.every((b) => a === b || a.t.stats(b.t.id)!.connected)),
     );
-    await closeAll(nodes);
-    await waitFor('handles released', () => {
-      const now = handleCounts();
-      return now.tcp <= baseline.tcp && now.timers <= baseline.timers;
-    });
+    // An inbound connection only the far end could close: close() must end it.
+    const raw = await rawConnect(nodes[1]!.addr);
+    raw.on('error', () => {});
+    raw.write(hello('n9', 'n2'));
+    await waitFor('raw connection accepted', () => nodes[1]!.t.inboundStats().open === 3);
+    await within('close()', 2000, closeAll(nodes));
+    await waitFor('inbound connection ended by close()', () => raw.destroyed, 1000);
+    // Handles go away once libuv has closed them; a leaked one would stay for the backoff (≥ 15 s).
+    await waitFor(
+      'handles released',
+      () => {
+        const now = handleCounts();
+        return now.tcp <= baseline.tcp && now.timers <= baseline.timers;
+      },
+      1000,
+    );
   });
 });
 

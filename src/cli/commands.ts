@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerLocalEncryptionVerbs } from './admin-encryption-local.ts';
 import { registerAuditCommand } from './audit.ts';
+import { registerDoctorCommand } from './doctor.ts';
 import { registerKekCommands } from './kek.ts';
 
 /**
@@ -18,5 +19,6 @@ export function registerCommands(program: Command): void {
     });
   registerKekCommands(program);
   registerLocalEncryptionVerbs(program);
+  registerDoctorCommand(program);
   registerAuditCommand(program);
 }

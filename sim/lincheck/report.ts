@@ -77,7 +77,7 @@ export function buildCounterexample<S, I, O>(
   };
 }
 
-const COLS_PER_TICK = 3;
+const COLS_PER_TICK = 4;
 
 /** One line per client; op boxes are placed by the rank of their call and return times. */
 export function renderTimelines<S, I, O>(model: Model<S, I, O>, ops: readonly Op<I, O>[]): string {

@@ -79,6 +79,8 @@ export const Err = {
   LeaseExpired: 'ErrLeaseExpired',
   StorageSnapshotCorrupt: 'ErrStorageSnapshotCorrupt',
   HlcLeaseExhausted: 'ErrHlcLeaseExhausted',
+  Internal: 'ErrInternal',
+  RpcFailed: 'ErrRpcFailed',
 } as const;
 
 export type ErrCode = (typeof Err)[keyof typeof Err];

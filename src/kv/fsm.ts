@@ -175,7 +175,7 @@ export class Fsm {
 
   async #applyAll(entries: readonly FsmEntry[]): Promise<ApplyReport> {
     const results: EntryResult[] = [];
-    if (this.#halt !== undefined) return { results, halt: this.#halt, appliedIndex: this.appliedIndex() };
+    if (this.#halt !== undefined) return { results, halt: this.#halt, appliedIndex: this.#halt.index - 1n };
     let applied = this.appliedIndex();
     const run: Run = {
       group: new ApplyGroup(),
@@ -194,11 +194,8 @@ export class Fsm {
           continue;
         }
         if (index !== applied + 1n) {
-          throw stop(
-            index,
-            Err.InvalidArgument,
-            `entry ${index} does not follow the applied index ${applied}`,
-          );
+          // Halt at the missing entry, so `halt.index - 1` is always the applied index.
+          throw stop(applied + 1n, Err.InvalidArgument, `got entry ${index} where ${applied + 1n} was due`);
         }
         await this.#applyEntry(e, index, run);
         applied = index;
@@ -221,7 +218,7 @@ export class Fsm {
 
   #halted(results: EntryResult[], halt: Halt): ApplyReport {
     this.#halt = halt;
-    return { results, halt, appliedIndex: this.appliedIndex() };
+    return { results, halt, appliedIndex: halt.index - 1n };
   }
 
   async #applyEntry(e: FsmEntry, index: bigint, run: Run): Promise<void> {

@@ -201,12 +201,7 @@ export class Network {
 
   /** Delivers queued messages to `to` (optionally filtered); returns the delivered ones. */
   deliver(to: NodeId, filter: (m: Message) => boolean = () => true): Message[] {
-    const q = this.queues.get(to) ?? [];
-    const take = q.filter(filter);
-    this.queues.set(
-      to,
-      q.filter((m) => !filter(m)),
-    );
+    const take = this.take(to, filter);
     const n = this.node(to);
     const done: Message[] = [];
     for (const m of take) {
@@ -218,12 +213,16 @@ export class Network {
   }
 
   drop(to: NodeId, filter: (m: Message) => boolean = () => true): Message[] {
-    const q = this.queues.get(to) ?? [];
-    this.queues.set(
-      to,
-      q.filter((m) => !filter(m)),
-    );
-    return q.filter(filter);
+    return this.take(to, filter);
+  }
+
+  /** Removes and returns the queued messages for `to` that pass `filter` (called once each). */
+  private take(to: NodeId, filter: (m: Message) => boolean): Message[] {
+    const taken: Message[] = [];
+    const kept: Message[] = [];
+    for (const m of this.queues.get(to) ?? []) (filter(m) ? taken : kept).push(m);
+    this.queues.set(to, kept);
+    return taken;
   }
 
   /** Runs ready + deliver rounds until no node has work. */

@@ -1,6 +1,6 @@
 import { decodeConfChange } from '../../../src/raft/core/confchange.ts';
 import type { RaftConfig } from '../../../src/raft/core/config.ts';
-import type { Message } from '../../../src/raft/core/messages.ts';
+import { type Message, makeMessage } from '../../../src/raft/core/messages.ts';
 import type { Ready } from '../../../src/raft/core/ready.ts';
 import { ConfChangeType, type Entry, EntryType, type NodeId } from '../../../src/raft/core/types.ts';
 import { errorCode } from '../../../src/util/errors.ts';
@@ -160,6 +160,9 @@ export class GoldenSession {
         this.out.push(`ok ${term}/${idx}`);
         return;
       }
+      case 'inject':
+        this.inject(raw);
+        return;
       case 'outcomes':
         this.outcomes();
         return;
@@ -331,8 +334,14 @@ export class GoldenSession {
   private deliverMsgs(a: Args): void {
     const from = a.kv.get('from');
     const type = a.kv.get('type');
-    const filter = (m: Message) =>
+    let budget = Number(a.kv.get('n') ?? Number.POSITIVE_INFINITY);
+    const match = (m: Message) =>
       (from === undefined || m.from === from) && (type === undefined || m.type === type);
+    const filter = (m: Message) => {
+      if (!match(m) || budget <= 0) return false;
+      budget--;
+      return true;
+    };
     for (const to of (a.kv.get('drop') ?? '').split(',').filter((s) => s !== '')) {
       for (const m of this.n.drop(to, filter)) this.out.push(`  dropped ${fmtMsg(m)}`);
     }
@@ -389,6 +398,47 @@ export class GoldenSession {
       const flags = `${p.paused ? ' paused' : ''}${p.inflight > 0 ? ` inflight=${p.inflight}` : ''}${p.learner ? ' learner' : ''}`;
       this.out.push(`  ${pid} ${p.state} match=${p.match} next=${p.next}${flags}`);
     }
+  }
+
+  /**
+   * Steps a hand-written message (in the printed format) into its target, e.g.
+   * `inject 1->2 App t2 prev=1/9 c11 [2/10 2/11]` or `inject 1->2 Snap t2 snap=2/15`.
+   */
+  private inject(raw: string[]): void {
+    const [route = '', type = '', term = '', ...rest] = raw;
+    const [from = '', to = ''] = route.split('->');
+    const kv = parseArgs(rest.filter((w) => !w.startsWith('[') && !w.endsWith(']'))).kv;
+    const pair = (v: string | undefined): [number, number] => {
+      const [t = '0', i = '0'] = (v ?? '0/0').split('/');
+      return [Number(t), Number(i)];
+    };
+    const ents = (raw.join(' ').match(/\[(.*)\]/)?.[1] ?? '')
+      .split(' ')
+      .filter((x) => x !== '')
+      .map((x) => {
+        const [t, i] = pair(x);
+        return { term: t, index: i, type: EntryType.Normal, data: enc(`i${i}`) };
+      });
+    const [prevTerm, prevIndex] = pair(kv.get('prev') ?? kv.get('last'));
+    const m: Message = makeMessage({
+      type: type as Message['type'],
+      from,
+      to,
+      term: Number(term.slice(1)),
+      index: prevIndex,
+      logTerm: prevTerm,
+      commit: Number((rest.find((w) => /^c\d+$/.test(w)) ?? 'c0').slice(1)),
+      entries: ents,
+      reject: rest.includes('reject'),
+    });
+    if (kv.has('i')) m.index = Number(kv.get('i'));
+    if (type === 'Snap') {
+      const [st, si] = pair(kv.get('snap'));
+      const conf = this.n.core(to).status().conf;
+      m.snapshot = { meta: { index: si, term: st, conf }, data: enc('[]') };
+    }
+    this.n.node(to).core.step(m);
+    this.out.push(`> n${to} recv ${fmtMsg(m)}`);
   }
 
   /**

@@ -9,7 +9,7 @@
  */
 import { Err } from '../../util/codes.ts';
 import { crc32c } from '../../util/crc32c.ts';
-import { type SealError, sealError } from '../../util/errors.ts';
+import { isSealError, type SealError, sealError } from '../../util/errors.ts';
 
 export const FRAME_MAGIC = 0xc1;
 export const FRAME_HEADER_BYTES = 10;
@@ -111,7 +111,7 @@ export class FrameDecoder {
       this.consume(chunk, sink);
     } catch (e) {
       // Only framing errors poison the decoder; a throwing sink is the caller's business.
-      if (e instanceof Error && (e as SealError).code === Err.TransportFrame) this.failure = e as SealError;
+      if (isSealError(e, Err.TransportFrame)) this.failure = e;
       throw e;
     }
   }

@@ -26,7 +26,8 @@ export class ChunkStream implements AsyncIterable<Uint8Array> {
   private ended = false;
   private error: Error | null = null;
   private waiter: Waiter | null = null;
-  private paused = false;
+  /** True while the socket is paused because the handler is behind. */
+  paused = false;
   private iterated = false;
   /** The consumer saw the end of the stream: only then was every byte handed over. */
   drained = false;
@@ -140,6 +141,16 @@ export class SnapshotReceiver {
     socket.once('close', () =>
       this.stream.fail(new Error(`snapshot connection from ${from} closed mid-stream`)),
     );
+    // A silent sender must not hold the handler forever. Quiet time while the socket is paused
+    // for a slow handler, or after the last frame while the handler finishes, is not the sender's.
+    socket.setTimeout(o.snapshotIdleTimeoutMs, () => {
+      if (!this.stream.paused && !this.complete) {
+        this.abort(new Error(`no data from ${from} for ${o.snapshotIdleTimeoutMs} ms`));
+        // A hung sender may never close its side: close ours once the error frame is out.
+        if (socket.writableFinished) socket.destroy();
+        else socket.once('finish', () => socket.destroy());
+      }
+    });
     if (!handler) {
       this.finish(new Error('this node accepts no snapshots (no handler registered)'));
       return;

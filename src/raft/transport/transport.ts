@@ -163,10 +163,13 @@ export class Transport {
   private accept(socket: Socket): void {
     this.track(socket);
     if (this.closed) return;
-    socket.setTimeout(this.o.helloTimeoutMs, () => this.reject(socket, 'no hello in time'));
     socket.on('error', (err) => this.o.log('transport.inbound.error', { error: err.message }));
     const decoder = new FrameDecoder(this.o.maxFrameBytes);
     let route: ((kind: FrameKind, payload: Uint8Array, crc: number) => void) | null = null;
+    // The listener stays attached after the hello (a snapshot receiver re-arms the socket timeout).
+    socket.setTimeout(this.o.helloTimeoutMs, () => {
+      if (!route) this.reject(socket, 'no hello in time');
+    });
     let snapshot: SnapshotReceiver | null = null;
     const sink = (kind: FrameKind, payload: Uint8Array, crc: number): void => {
       if (socket.destroyed) return;
@@ -176,7 +179,6 @@ export class Transport {
       }
       const next = this.handshake(socket, kind, payload);
       if (!next) return;
-      socket.setTimeout(0);
       if (next.kind === 'messages') {
         route = (k, p) => this.deliver(socket, next.from, k, p);
       } else {
@@ -214,6 +216,7 @@ export class Transport {
       this.reject(socket, problem);
       return null;
     }
+    socket.setTimeout(0);
     if (kind === FrameKind.SnapshotHello) {
       const receiver = new SnapshotReceiver(this.o, hello.from, socket, rest.slice(), this.snapshotHandler);
       return { kind: 'snapshot', receiver };

@@ -220,4 +220,44 @@ describe('snapshot streaming', () => {
     assert.ok(chunksSeen <= 2, `handler saw ${chunksSeen} chunks`);
     await closeAll([b!]);
   });
+
+  test('a sender that goes silent mid-stream → receiver times out, handler fails', async () => {
+    const [b] = await cluster(1, { snapshotIdleTimeoutMs: 100 });
+    let handlerError = '';
+    b!.t.onSnapshot(async (_from, _meta, chunks) => {
+      try {
+        for await (const _ of chunks) {
+        }
+      } catch (e) {
+        handlerError = String(e);
+        throw e;
+      }
+    });
+    const raw = await rawConnect(b!.addr);
+    const hello = encodeHello({ from: 'n2', to: 'n1', clusterId: CLUSTER }, new Uint8Array(0));
+    raw.write(encodeFrame(FrameKind.SnapshotHello, hello));
+    raw.write(encodeFrame(FrameKind.SnapshotChunk, seqPayload(0, 100)));
+    const replies: number[] = [];
+    const dec = new FrameDecoder();
+    raw.on('data', (d: Buffer) => dec.push(d, (kind) => replies.push(kind)));
+    raw.on('error', () => {});
+    await closed(raw);
+    assert.match(handlerError, /no data from n2/);
+    assert.deepEqual(replies, [FrameKind.SnapshotError]);
+  });
+
+  test('a receiver that stops reading → sender times out instead of hanging', async () => {
+    const [a, b] = await cluster(2, { snapshotIdleTimeoutMs: 200, snapshotBufferBytes: 64 * 1024 });
+    let release: () => void = () => {};
+    const stalled = new Promise<void>((r) => {
+      release = r;
+    });
+    b!.t.onSnapshot(async (_from, _meta, chunks) => {
+      for await (const _ of chunks) await stalled;
+    });
+    const t0 = performance.now();
+    await assert.rejects(a!.t.sendSnapshot('n2', new Uint8Array(0), source(200, MiB)), /no progress/);
+    assert.ok(performance.now() - t0 < 5000);
+    release();
+  });
 });

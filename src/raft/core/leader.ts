@@ -39,7 +39,11 @@ function onCommitAdvanced(r: Raft): void {
  */
 export function checkRemovedLeader(r: Raft): void {
   if (r.role !== 'leader' || r.trk.isVoter(r.id)) return;
-  if (r.log.committed >= r.log.lastIndex()) r.becomeFollower(r.term, '');
+  if (r.log.committed < r.log.lastIndex()) return;
+  // Tell the remaining members the final commit before leaving the role.
+  bcastAppend(r);
+  r.info('stepping down: removed from the configuration and everything is committed');
+  r.becomeFollower(r.term, '');
 }
 
 function peers(r: Raft): NodeId[] {
@@ -211,8 +215,10 @@ function handleAppResp(r: Raft, m: Message, pr: Progress): void {
       pr.becomeReplicate();
     } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
 
-    if (maybeCommit(r)) bcastAppend(r);
-    else if (oldPaused) sendAppend(r, m.from, true);
+    if (maybeCommit(r)) {
+      if (r.role !== 'leader') return;
+      bcastAppend(r);
+    } else if (oldPaused) sendAppend(r, m.from, true);
     while (r.role === 'leader' && sendAppend(r, m.from, false)) {
       // Keep the pipeline full while the window allows.
     }

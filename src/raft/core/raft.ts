@@ -375,7 +375,7 @@ export class Raft {
     this.trk.applyChange(cc, this.log.lastIndex());
     if (this.role === 'leader') {
       if (this.leadTransferee !== '' && !this.trk.isVoter(this.leadTransferee)) this.abortLeaderTransfer();
-      if (maybeCommit(this)) bcastAppend(this);
+      if (maybeCommit(this) && this.role === 'leader') bcastAppend(this);
       checkRemovedLeader(this);
     }
     return this.trk.confState();

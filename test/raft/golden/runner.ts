@@ -163,6 +163,13 @@ export class GoldenSession {
       case 'inject':
         this.inject(raw);
         return;
+      case 'reads': {
+        // Every read state the node has received so far, including unprinted cycles.
+        const rs = this.n.node(this.id(a)).readStates;
+        if (rs.length === 0) this.out.push('none');
+        for (const r of rs) this.out.push(`ctx=${new TextDecoder().decode(r.context)} i=${r.index}`);
+        return;
+      }
       case 'outcomes':
         this.outcomes();
         return;

@@ -15,6 +15,8 @@ export const FRAME_MAGIC = 0xc1;
 export const FRAME_HEADER_BYTES = 10;
 /** Default upper bound of one frame's payload; a longer one is treated as garbage. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** Limit before the hello: a stranger must not make the node allocate a large frame buffer. */
+export const MAX_HELLO_FRAME_BYTES = 1024 * 1024;
 
 export const FrameKind = {
   /** Dialer → listener, first frame of a message connection: who I am, which cluster. */
@@ -102,7 +104,8 @@ export class FrameDecoder {
   private bodyFill = 0;
   private failure: SealError | null = null;
 
-  constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
+  /** May be raised later, e.g. once a connection has identified itself. */
+  constructor(public maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
 
   /** Decodes `chunk`, calling `sink` per complete frame. Throws ErrTransportFrame on a bad frame. */
   push(chunk: Uint8Array, sink: FrameSink): void {

@@ -9,7 +9,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { isSealError } from '../../util/errors.ts';
-import { FrameDecoder, FrameKind } from './frame.ts';
+import { FrameDecoder, FrameKind, MAX_HELLO_FRAME_BYTES } from './frame.ts';
 import {
   type PeerAddr,
   type PeerStats,
@@ -164,7 +164,7 @@ export class Transport {
     this.track(socket);
     if (this.closed) return;
     socket.on('error', (err) => this.o.log('transport.inbound.error', { error: err.message }));
-    const decoder = new FrameDecoder(this.o.maxFrameBytes);
+    const decoder = new FrameDecoder(Math.min(this.o.maxFrameBytes, MAX_HELLO_FRAME_BYTES));
     let route: ((kind: FrameKind, payload: Uint8Array, crc: number) => void) | null = null;
     // The listener stays attached after the hello (a snapshot receiver re-arms the socket timeout).
     socket.setTimeout(this.o.helloTimeoutMs, () => {
@@ -179,6 +179,7 @@ export class Transport {
       }
       const next = this.handshake(socket, kind, payload);
       if (!next) return;
+      decoder.maxFrameBytes = this.o.maxFrameBytes;
       if (next.kind === 'messages') {
         route = (k, p) => this.deliver(socket, next.from, k, p);
       } else {

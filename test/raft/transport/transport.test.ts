@@ -139,6 +139,16 @@ describe('transport messaging', () => {
     await closeAll([n1!, a!, b!]);
   });
 
+  test('before its hello a connection cannot announce a large frame', async () => {
+    const [n1] = await cluster(1);
+    const raw = await rawConnect(n1!.addr);
+    const header = encodeFrame(FrameKind.Hello, new Uint8Array(0));
+    new DataView(header.buffer).setUint32(2, 8 * 1024 * 1024); // within maxFrameBytes, above the hello limit
+    raw.write(header);
+    await closed(raw);
+    assert.equal(n1!.t.inboundStats().rejected, 1);
+  });
+
   test('hello with another cluster id, or for another node id, is closed', async () => {
     const [n1] = await cluster(1);
     let delivered = 0;

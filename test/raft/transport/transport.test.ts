@@ -3,6 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import { afterEach, describe, test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { encodeFrame, FRAME_MAGIC, FrameKind } from '../../../src/raft/transport/frame.ts';
+import { backoffDelay, resolveOptions } from '../../../src/raft/transport/options.ts';
 import { Transport } from '../../../src/raft/transport/transport.ts';
 import { encodeHello } from '../../../src/raft/transport/wire.ts';
 import {
@@ -82,8 +83,9 @@ describe('transport messaging', () => {
     );
 
     // The peer dies and comes back on the same port: later messages arrive again.
+    const reportsBefore = unreachable.length;
     await b.close();
-    await waitFor('loss noticed', () => !a.stats('b')!.connected);
+    await waitFor('loss reported', () => !a.stats('b')!.connected && unreachable.length > reportsBefore);
     const b2 = tracked(new Transport(testOptions('b')));
     const got2: number[] = [];
     b2.onMessage((_from, p) => got2.push(readSeq(p)));
@@ -269,3 +271,15 @@ function handleCounts(): { tcp: number; timers: number } {
     timers: r.filter((x) => x === 'Timeout').length,
   };
 }
+
+test('reconnect backoff: 50 ms doubling to 2 s, jittered into [½, 1] by the injected rand', () => {
+  const at = (r: number) => resolveOptions({ id: 'a', clusterId: 'c', rand: () => r });
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5, 6, 40].map((n) => backoffDelay(at(0.999999), n)),
+    [50, 100, 200, 400, 800, 1600, 2000, 2000],
+  );
+  assert.deepEqual(
+    [0, 1, 6].map((n) => backoffDelay(at(0), n)),
+    [25, 50, 1000],
+  );
+});

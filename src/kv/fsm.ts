@@ -107,6 +107,10 @@ export class Fsm {
     if (this.#dedupWindow < 1n) {
       throw sealError(Err.InvalidArgument, 'the dedup window must be at least one index');
     }
+    // Entries at or below the applied index are skipped on replay, so their
+    // lease never reaches the clock again: hand it the stored maximum now.
+    const ceiling = this.hlcCeilingMs();
+    if (ceiling > 0) opts.hlc?.applyLease(ceiling);
   }
 
   /** The applied index stored in the `meta` namespace (0 for an empty store). */

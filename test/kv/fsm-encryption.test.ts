@@ -253,6 +253,14 @@ describe('Fsm with the encryption applier and the lmdb registry', () => {
     assert.equal(r.fsm.appliedIndex(), 4n);
   });
 
+  test('reserved 0x06 reaches the applier and halts with ErrEncryptionApply', async () => {
+    const r = new Replica();
+    const rep = await r.fsm.apply([user(1), entry(2, Uint8Array.of(0x06, 0x01))]);
+    assert.equal(rep.halt?.code, Err.EncryptionApply);
+    assert.equal(rep.halt?.index, 2n);
+    assert.equal(r.fsm.appliedIndex(), 1n);
+  });
+
   test('an applier halt (16-bit writer collision) writes nothing and recurs after restart', async () => {
     const r = new Replica();
     const A2 = 0x4444_0000_0000_aaaan;

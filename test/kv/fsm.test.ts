@@ -258,6 +258,10 @@ describe('Fsm: user requests', () => {
     noHalt(await fsm.apply([entry(3, encodeHlcLease(4000))]));
     assert.equal(fsm.hlcCeilingMs(), 5000);
     assert.deepEqual(seen, ['observe 70', 'lease 5000', 'lease 4000']);
+    // A restart skips the applied lease entries, so the stored ceiling seeds the clock.
+    seen.length = 0;
+    noHalt(await fsmOver(engine, { hlc }).apply([entry(1, encodeHlcLease(5000))]));
+    assert.deepEqual(seen, ['lease 5000']);
   });
 
   test('snapshot → restore carries the applied index and the data; apply continues on the copy', async () => {

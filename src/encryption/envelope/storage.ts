@@ -103,7 +103,9 @@ export class StorageEnvelope {
           decipher.setAuthTag(tag);
           decipher.setAAD(this.buildAad(keyId, header, engineKey));
           const plain = decipher.update(body.subarray(CT_AT, tagAt));
-          if (decipher.final().length === 0) return plain;
+          // A plain Uint8Array view, so encrypted and cleartext reads return the same type.
+          if (decipher.final().length === 0)
+            return new Uint8Array(plain.buffer, plain.byteOffset, plain.length);
         } catch {
           // Falls through to the diagnosis below, which names the failure.
         }

@@ -61,8 +61,9 @@ export function openVersion(
     }
     value = sealer.open(body, header, key);
   } else {
-    if (h.tombstone && body.length !== 0) throw malformedRow('cleartext tombstone with a non-empty body');
+    // The re-badge guard runs first: an envelope relabelled as a tombstone is tampering, not corruption.
     if (sealer !== undefined && body.length >= MIN_ENVELOPE_LEN) sealer.checkCleartext(body, header, key);
+    if (h.tombstone && body.length !== 0) throw malformedRow('cleartext tombstone with a non-empty body');
     value = body.slice();
   }
   if (h.tombstone && value.length !== 0) throw malformedRow('tombstone with a non-empty value');

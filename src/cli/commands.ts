@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { registerClusterCommands } from './admin-cluster.ts';
 import { registerLocalEncryptionVerbs } from './admin-encryption-local.ts';
+import { registerRemoteEncryptionVerbs } from './admin-encryption-remote.ts';
 import { registerAuditCommand } from './audit.ts';
 import { registerDoctorCommand } from './doctor.ts';
 import { registerKekCommands } from './kek.ts';
@@ -19,6 +21,8 @@ export function registerCommands(program: Command): void {
     });
   registerKekCommands(program);
   registerLocalEncryptionVerbs(program);
+  registerRemoteEncryptionVerbs(program);
+  registerClusterCommands(program);
   registerDoctorCommand(program);
   registerAuditCommand(program);
 }

@@ -101,6 +101,11 @@ export class Scheduler {
     return this.queue.size;
   }
 
+  /** Time of the next event, or undefined when nothing is queued. */
+  nextTimeMs(): number | undefined {
+    return this.queue.peek()?.timeMs;
+  }
+
   at(timeMs: number, label: string, run: () => void): void {
     if (timeMs < this.time)
       throw new RangeError(`cannot schedule ${label} in the past (${timeMs} < ${this.time})`);

@@ -142,6 +142,11 @@ export class Trace {
     if (w !== undefined && ev >= w.fromEv && ev <= w.toEv) this.kept.push(text);
   }
 
+  /** Hash a line without keeping it (the run's own PASS/FAIL summary). */
+  hashOnly(ev: number, text: string): void {
+    this.hasher.add([ev, text]);
+  }
+
   get lines(): number {
     return this.hasher.eventCount;
   }

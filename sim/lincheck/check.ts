@@ -2,6 +2,7 @@
 // check that splits single-key ops by key and falls back to the whole-map model when
 // MULTI/EXEC batches are present.
 
+import { valuesGrounded } from './grounded.ts';
 import { partitionByKey, prepareHistory } from './history.ts';
 import { type KvInput, type KvOutput, listModel, mapModel, registerModel } from './models.ts';
 import { buildCounterexample, DEFAULT_SHRINK, type ShrinkBudget } from './report.ts';
@@ -9,16 +10,16 @@ import type { CheckCaps, CheckResult, Model, Op, PartitionResult, RawOp, Verdict
 import { DEFAULT_CAPS } from './types.ts';
 import { searchPartition } from './wgl.ts';
 
-export interface CheckOptions {
+export interface CheckOptions<I = KvInput, O = KvOutput> {
   readonly caps?: CheckCaps;
-  readonly shrink?: ShrinkBudget;
+  readonly shrink?: ShrinkBudget<I, O>;
 }
 
 export function checkPartition<S, I, O>(
   model: Model<S, I, O>,
   key: string,
   ops: readonly Op<I, O>[],
-  opts: CheckOptions = {},
+  opts: CheckOptions<I, O> = {},
 ): PartitionResult<I, O> {
   const caps = opts.caps ?? DEFAULT_CAPS;
   const out = searchPartition(model, ops, caps);
@@ -52,8 +53,12 @@ export function modelForKey(ops: readonly Op<KvInput, KvOutput>[]): KvModel {
 /** Check a key-value client history (raw records with outcomes). */
 export function checkKvHistory(
   raw: readonly RawOp<KvInput, KvOutput>[],
-  opts: CheckOptions = {},
+  options: CheckOptions = {},
 ): CheckResult<KvInput, KvOutput> & { readonly modelOf: (key: string) => KvModel } {
+  const opts: CheckOptions = {
+    ...options,
+    shrink: { keep: valuesGrounded, ...(options.shrink ?? DEFAULT_SHRINK) },
+  };
   if (raw.some((r) => r.input.f === 'multi')) {
     const model = mapModel as KvModel;
     const ops = prepareHistory(model, raw).map((o) => ({ ...o, key: '*' }));

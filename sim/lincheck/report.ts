@@ -5,15 +5,21 @@
 import type { CheckCaps, Counterexample, Model, Op } from './types.ts';
 import { searchPartition } from './wgl.ts';
 
-export interface ShrinkBudget {
+export interface ShrinkBudget<I = unknown, O = unknown> {
   /** Maximum number of re-checks while shrinking. */
   readonly maxChecks: number;
   /** Optional injected wall clock and a budget for it. */
   readonly clockMs?: () => number;
   readonly maxMs?: number;
+  /**
+   * Optional guard: a deletion is kept only if the remaining ops still satisfy it. Used to
+   * keep every value a read observed backed by a write, so shrinking does not end on a
+   * trivial "read of a value nobody wrote".
+   */
+  readonly keep?: (ops: readonly Op<I, O>[]) => boolean;
 }
 
-export const DEFAULT_SHRINK: ShrinkBudget = { maxChecks: 400 };
+export const DEFAULT_SHRINK: { readonly maxChecks: number } = { maxChecks: 400 };
 
 function shrinkOrder<S, I, O>(model: Model<S, I, O>, ops: readonly Op<I, O>[]): Op<I, O>[] {
   const rank = (o: Op<I, O>): number => (o.output === undefined ? 2 : model.isRead(o.input) ? 0 : 1);
@@ -28,7 +34,7 @@ export function shrinkHistory<S, I, O>(
   model: Model<S, I, O>,
   ops: readonly Op<I, O>[],
   caps: CheckCaps,
-  budget: ShrinkBudget = DEFAULT_SHRINK,
+  budget: ShrinkBudget<I, O> = DEFAULT_SHRINK,
 ): Op<I, O>[] {
   let cur = [...ops];
   const startMs = budget.clockMs?.();
@@ -37,6 +43,7 @@ export function shrinkHistory<S, I, O>(
     if (checks++ >= budget.maxChecks) break;
     if (startMs !== undefined && budget.clockMs!() - startMs > (budget.maxMs ?? Infinity)) break;
     const trial = cur.filter((o) => o !== victim);
+    if (budget.keep !== undefined && !budget.keep(trial)) continue;
     if (searchPartition(model, trial, caps).verdict === 'illegal') cur = trial;
   }
   return cur;
@@ -61,7 +68,7 @@ export function buildCounterexample<S, I, O>(
   key: string,
   ops: readonly Op<I, O>[],
   caps: CheckCaps,
-  budget: ShrinkBudget = DEFAULT_SHRINK,
+  budget: ShrinkBudget<I, O> = DEFAULT_SHRINK,
 ): Counterexample<I, O> {
   const small = shrinkHistory(model, ops, caps, budget);
   const out = searchPartition(model, small, caps, true);

@@ -1,0 +1,191 @@
+// One seeded simulation run: builds the world from the seed, runs it to the end (or to
+// --until-ev), checks the client history for linearizability and hashes the trace.
+// The world is currently the HARNESS SMOKE MODEL (sim/smoke/); real Raft nodes replace it.
+
+import { checkKvHistory, formatCounterexample } from './lincheck/index.ts';
+import type { KvInput, KvOutput } from './lincheck/models.ts';
+import type { RawOp, Verdict } from './lincheck/types.ts';
+import { type Envelope, SimNet } from './net.ts';
+import { drawNetFaultPlan, NetChaos } from './netfaults.ts';
+import { streamFor } from './prng.ts';
+import { Scheduler } from './queue.ts';
+import { SmokeClient } from './smoke/client.ts';
+import { describeMsg, type SmokeMsg } from './smoke/protocol.ts';
+import { SmokeBackup, SmokePrimary } from './smoke/server.ts';
+import { failLine, faultLine, fmtEv, fmtTime, nodeLine, passLine, statusLine, Trace } from './trace.ts';
+
+export interface RunOptions {
+  /** Stop after this event number and keep the log lines just before it. */
+  readonly untilEv?: number;
+  /** Virtual ms during which clients start ops and faults are injected. */
+  readonly workloadMs?: number;
+  /** Deliberately broken variant for self-tests of the checker wiring. */
+  readonly bug?: 'stale-read';
+}
+
+export interface SeedResult {
+  readonly seed: number;
+  readonly verdict: Verdict;
+  readonly events: number;
+  /** Event at which the violation became visible (the run's last event when passing). */
+  readonly failEv: number;
+  readonly vtimeMs: number;
+  readonly ops: number;
+  readonly traceHash: string;
+  /** PASS or FAIL line. */
+  readonly summary: string;
+  /** Counterexample report when the verdict is not ok. */
+  readonly detail?: string;
+  readonly keptLines: readonly string[];
+  readonly history: readonly RawOp<KvInput, KvOutput>[];
+}
+
+const SERVERS = [1, 2, 3];
+const PRIMARY = 1;
+const CLIENTS = [101, 102, 103, 104];
+const SETTLE_MS = 1500;
+const STATUS_EVERY_EVENTS = 1000;
+const KEEP_EVENTS_BEFORE = 300;
+
+interface World {
+  readonly sched: Scheduler;
+  readonly trace: Trace;
+  readonly primary: SmokePrimary;
+  readonly backups: SmokeBackup[];
+  readonly clients: SmokeClient[];
+  readonly chaos: NetChaos<SmokeMsg>;
+}
+
+function buildWorld(seed: number, opts: RunOptions, workloadMs: number): World {
+  const sched = new Scheduler();
+  const until = opts.untilEv;
+  const trace = new Trace(
+    until === undefined ? undefined : { fromEv: until - KEEP_EVENTS_BEFORE, toEv: until },
+  );
+  const emit = (text: string): void => trace.line(sched.eventCount, text);
+  const plan = drawNetFaultPlan(streamFor(seed, 'net.plan'));
+  const route = new Map<number, { receive(from: number, m: SmokeMsg): void }>();
+  const deliver = (msg: Envelope<SmokeMsg>): void => {
+    emit(
+      nodeLine(
+        sched.nowMs,
+        sched.eventCount,
+        msg.to,
+        `recv ${msg.from}->${msg.to} ${describeMsg(msg.payload)}`,
+      ),
+    );
+    route.get(msg.to)?.receive(msg.from, msg.payload);
+  };
+  const fault = (text: string): void => emit(faultLine(sched.nowMs, sched.eventCount, text));
+  const net = new SimNet<SmokeMsg>(sched, streamFor(seed, 'net'), [...SERVERS, ...CLIENTS], plan.rates, {
+    deliver,
+    fault,
+  });
+  const primary = new SmokePrimary(PRIMARY, SERVERS.slice(1), net, sched);
+  const backups = SERVERS.slice(1).map((id) => new SmokeBackup(id, net, opts.bug === 'stale-read'));
+  route.set(PRIMARY, primary);
+  for (const b of backups) route.set(b.id, b);
+  let opId = 0;
+  const cfg = {
+    registerKeys: 4,
+    listKeys: 2,
+    timeoutMs: 250,
+    retryEveryMs: 60,
+    maxThinkMs: 20,
+    stopAtMs: workloadMs,
+    readTargets: opts.bug === 'stale-read' ? SERVERS : [PRIMARY],
+  };
+  const clients = CLIENTS.map((id) => {
+    const log = (text: string): void =>
+      emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} c${id} ${text}`);
+    const c = new SmokeClient(
+      id,
+      PRIMARY,
+      net,
+      sched,
+      streamFor(seed, `client.${id}`),
+      cfg,
+      log,
+      () => opId++,
+    );
+    route.set(id, { receive: (_from, m) => c.receive(m) });
+    return c;
+  });
+  const chaos = new NetChaos(sched, net, streamFor(seed, 'net.chaos'), plan, SERVERS, () => PRIMARY);
+  return { sched, trace, primary, backups, clients, chaos };
+}
+
+function status(w: World): string {
+  const p = `[n${w.primary.id} P s${w.primary.commitSeq}]`;
+  const b = w.backups.map((x) => `[n${x.id} B a${x.appliedSeq}]`).join(' ');
+  return `${p} ${b}`;
+}
+
+function drive(w: World, endMs: number, untilEv: number | undefined): void {
+  const { sched } = w;
+  for (;;) {
+    if (untilEv !== undefined && sched.eventCount >= untilEv) return;
+    const next = sched.nextTimeMs();
+    if (next === undefined || next > endMs) return;
+    sched.step();
+    if (sched.eventCount % STATUS_EVERY_EVENTS === 0) {
+      w.trace.line(sched.eventCount, statusLine(sched.nowMs, sched.eventCount, status(w)));
+    }
+  }
+}
+
+function evOf(maps: readonly ReadonlyMap<number, number>[], opId: number): number {
+  for (const m of maps) {
+    const ev = m.get(opId);
+    if (ev !== undefined) return ev;
+  }
+  return 0;
+}
+
+export function runSeed(seed: number, opts: RunOptions = {}): SeedResult {
+  const workloadMs = opts.workloadMs ?? 3000;
+  const w = buildWorld(seed, opts, workloadMs);
+  for (const c of w.clients) c.start();
+  w.chaos.start();
+  w.sched.at(workloadMs, 'chaos.stop', () => w.chaos.stop());
+  drive(w, workloadMs + SETTLE_MS, opts.untilEv);
+  for (const c of w.clients) c.finish();
+  const history = w.clients.flatMap((c) => c.history).sort((a, b) => a.id - b.id);
+  const check = checkKvHistory(history, {
+    caps: { maxOps: 2000, maxSteps: 2_000_000 },
+    shrink: { maxChecks: 200 },
+  });
+  const events = w.sched.eventCount;
+  const vtimeMs = w.sched.nowMs;
+  const bad = check.partitions.find((p) => p.verdict !== 'ok');
+  let summary = passLine(seed, events, vtimeMs, history.length);
+  let detail: string | undefined;
+  let failEv = events;
+  if (bad?.verdict === 'illegal') {
+    const cx = bad.counterexample!;
+    const retEvs = w.clients.map((c) => c.retEvById);
+    failEv = Math.max(0, ...cx.ops.filter((o) => Number.isFinite(o.ret)).map((o) => evOf(retEvs, o.id)));
+    summary = failLine(
+      seed,
+      failEv,
+      'LIN',
+      `key=${cx.key} not linearizable; ${cx.ops.length} ops after shrinking`,
+    );
+    detail = formatCounterexample(check.modelOf(bad.key), cx);
+  } else if (bad !== undefined) {
+    detail = `lincheck unknown on key=${bad.key}: ${bad.reason ?? 'cap reached'}`;
+  }
+  w.trace.hashOnly(events, summary);
+  const base = {
+    seed,
+    verdict: check.verdict,
+    events,
+    failEv,
+    vtimeMs,
+    ops: history.length,
+    summary,
+    history,
+  };
+  const result = { ...base, traceHash: w.trace.digestHex(), keptLines: w.trace.kept };
+  return detail === undefined ? result : { ...result, detail };
+}

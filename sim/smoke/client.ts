@@ -1,0 +1,130 @@
+// HARNESS SMOKE MODEL: closed-loop clients, one op in flight each, with retries on the
+// same request id and a timeout after which the op is recorded as ambiguous (pending).
+
+import type { KvCmd, KvInput, KvOutput } from '../lincheck/models.ts';
+import { describeKvOp } from '../lincheck/models.ts';
+import type { RawOp } from '../lincheck/types.ts';
+import type { NodeId, SimNet } from '../net.ts';
+import type { Prng } from '../prng.ts';
+import type { Scheduler } from '../queue.ts';
+import type { SmokeMsg } from './protocol.ts';
+
+export interface ClientConfig {
+  readonly registerKeys: number;
+  readonly listKeys: number;
+  readonly timeoutMs: number;
+  readonly retryEveryMs: number;
+  readonly maxThinkMs: number;
+  /** Clients stop starting new ops at this virtual time. */
+  readonly stopAtMs: number;
+  /** Where reads go: the primary, or (deliberately broken) any server. */
+  readonly readTargets: readonly NodeId[];
+}
+
+interface InFlight {
+  readonly reqId: number;
+  readonly cmd: KvCmd;
+  readonly callMs: number;
+  readonly target: NodeId;
+}
+
+export class SmokeClient {
+  readonly history: RawOp<KvInput, KvOutput>[] = [];
+  /** Event number at which each op (by id) completed: where a violation becomes visible. */
+  readonly retEvById = new Map<number, number>();
+  private nextReqId = 1;
+  private current: InFlight | undefined;
+
+  constructor(
+    readonly id: NodeId,
+    private readonly primary: NodeId,
+    private readonly net: SimNet<SmokeMsg>,
+    private readonly sched: Scheduler,
+    private readonly rand: Prng,
+    private readonly cfg: ClientConfig,
+    private readonly log: (text: string) => void,
+    private readonly nextOpId: () => number,
+  ) {}
+
+  start(): void {
+    this.sched.after(this.rand.int(0, this.cfg.maxThinkMs), 'client.start', () => this.issue());
+  }
+
+  /** Ops still in flight when the run ends count as ambiguous. */
+  finish(): void {
+    if (this.current !== undefined) this.record(this.current, 'unknown');
+    this.current = undefined;
+  }
+
+  receive(m: SmokeMsg): void {
+    const cur = this.current;
+    if (m.t !== 'resp' || cur === undefined || m.reqId !== cur.reqId) return;
+    this.current = undefined;
+    this.record(cur, 'ok', m.output);
+    this.log(`done #${cur.reqId} ${describeKvOp(cur.cmd, m.output)}`);
+    this.thinkThenIssue();
+  }
+
+  private drawCmd(): KvCmd {
+    const value = `c${this.id}-${this.nextReqId}`;
+    const c = this.cfg;
+    if (c.listKeys > 0 && this.rand.chance(0.3)) {
+      const key = `l${this.rand.int(0, c.listKeys - 1)}`;
+      return this.rand.chance(0.5) ? { f: 'append', key, value } : { f: 'read', key };
+    }
+    const key = `k${this.rand.int(0, c.registerKeys - 1)}`;
+    const r = this.rand.int(0, 5);
+    if (r <= 2) return { f: 'get', key };
+    if (r <= 4) return { f: 'put', key, value };
+    return {
+      f: 'cas',
+      key,
+      expect: this.rand.chance(0.2) ? null : `c${this.rand.int(1, 9)}-${this.rand.int(1, 20)}`,
+      value,
+    };
+  }
+
+  private issue(): void {
+    if (this.sched.nowMs >= this.cfg.stopAtMs) return;
+    const cmd = this.drawCmd();
+    const isRead = cmd.f === 'get' || cmd.f === 'read';
+    const target = isRead ? this.rand.pick(this.cfg.readTargets) : this.primary;
+    const cur: InFlight = { reqId: this.nextReqId++, cmd, callMs: this.sched.nowMs, target };
+    this.current = cur;
+    this.log(`call #${cur.reqId} ${describeKvOp(cmd, undefined)} -> n${target}`);
+    this.send(cur);
+    this.sched.after(this.cfg.timeoutMs, 'client.timeout', () => this.onTimeout(cur));
+  }
+
+  private send(cur: InFlight): void {
+    if (this.current !== cur) return;
+    this.net.send(this.id, cur.target, { t: 'req', reqId: cur.reqId, cmd: cur.cmd });
+    this.sched.after(this.cfg.retryEveryMs, 'client.retry', () => this.send(cur));
+  }
+
+  private onTimeout(cur: InFlight): void {
+    if (this.current !== cur) return;
+    this.current = undefined;
+    this.record(cur, 'unknown');
+    this.log(`timeout #${cur.reqId}`);
+    this.thinkThenIssue();
+  }
+
+  private thinkThenIssue(): void {
+    this.sched.after(this.rand.int(0, this.cfg.maxThinkMs), 'client.think', () => this.issue());
+  }
+
+  private record(cur: InFlight, outcome: 'ok' | 'unknown', output?: KvOutput): void {
+    const base = {
+      id: this.nextOpId(),
+      client: this.id,
+      key: cur.cmd.key,
+      input: cur.cmd,
+      call: cur.callMs,
+      ret: this.sched.nowMs,
+      outcome,
+    };
+    this.history.push(output === undefined ? base : { ...base, output });
+    this.retEvById.set(base.id, this.sched.eventCount);
+  }
+}

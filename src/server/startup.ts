@@ -6,7 +6,9 @@ import {
   type GuardStatus,
   type MemberList,
   type PinnedEpochs,
+  type RegistrationStart,
   type RegistryView,
+  runPostReplayGuards,
   runStartupGuards,
   type StartupInputs,
 } from '../encryption/guards/index.ts';
@@ -23,8 +25,9 @@ import { decodeSnapshotHeader, SNAPSHOT_HEADER_MAX_BYTES } from '../encryption/s
 import { EncryptionStateCache } from '../encryption/state-cache.ts';
 import { ByteReader, readConf } from '../raft/wal/codec.ts';
 import { parseSnapFileName } from '../raft/wal/snapfile.ts';
-import { openLmdbEngine } from '../storage/index.ts';
+import { openLmdbEngine, type ReadView } from '../storage/index.ts';
 import { crc32c } from '../util/crc32c.ts';
+import { isSealError } from '../util/errors.ts';
 import type { ServerConfig } from './config.ts';
 
 /** Where the node keeps its store and snapshot files inside `--data-dir`. */
@@ -32,6 +35,8 @@ export const storeDir = (dataDir: string): string => join(dataDir, 'store');
 export const snapDir = (dataDir: string): string => join(dataDir, 'snap');
 
 export interface PrepareOptions {
+  /** Where the snapshot files live; default `<data-dir>/snap`. */
+  snapshotDir?: string;
   /** Filesystem under the sidecar write and the probe (tests inject failing fsyncs). */
   sidecarFs?: SidecarFs;
   /** Crash points inside the epoch-bump write. */
@@ -97,9 +102,8 @@ interface NewestSnapshot {
   readonly head: SnapFileHead | undefined;
 }
 
-/** The snapshot file with the highest (index, term) in `<data-dir>/snap`, if any. */
-export function findNewestSnapshot(dataDir: string): NewestSnapshot | undefined {
-  const dir = snapDir(dataDir);
+/** The snapshot file with the highest (index, term) in `dir`, if any. */
+export function findNewestSnapshot(dir: string): NewestSnapshot | undefined {
   if (!existsSync(dir)) return undefined;
   let best: { name: string; index: number; term: number } | undefined;
   for (const name of readdirSync(dir)) {
@@ -118,6 +122,18 @@ export function findNewestSnapshot(dataDir: string): NewestSnapshot | undefined 
 export function snapshotFileCutover(snap: NewestSnapshot): bigint {
   const start = snap.head?.dataStart ?? 0;
   return decodeSnapshotHeader(readPrefix(snap.path, start, SNAPSHOT_HEADER_MAX_BYTES)).raftCutover;
+}
+
+/** The guards' view of the encryption namespace of any store reader (live engine or snapshot). */
+export function registryViewOf(reader: ReadView): RegistryView {
+  return {
+    sidecarIndex: () =>
+      decodeIndexValue('!encryption|sidecar-index', reader.get('encryption', SIDECAR_INDEX_KEY)),
+    row(dekId, id16) {
+      const v = reader.get('encryption', registryKey(dekId, id16));
+      return v === undefined ? undefined : decodeRegistryValue(v);
+    },
+  };
 }
 
 interface OpenedStore {
@@ -167,7 +183,7 @@ function buildInputs(
   let store: OpenedStore | undefined;
   let snapshot: NewestSnapshot | undefined | null = null;
   const newest = (): NewestSnapshot | undefined => {
-    if (snapshot === null) snapshot = findNewestSnapshot(config.dataDir);
+    if (snapshot === null) snapshot = findNewestSnapshot(opts.snapshotDir ?? snapDir(config.dataDir));
     return snapshot;
   };
   const inputs: StartupInputs = {
@@ -239,4 +255,47 @@ export async function diagnoseEncryption(
   } finally {
     await built.close();
   }
+}
+
+/**
+ * Guards #13, #14, #16 and #17, once the store is open for writing and the
+ * log has been replayed: the sidecar is read again (replay may have rotated
+ * keys) and compared with the live store. 'register-async' means the caller
+ * arms the first-write barrier and registers in the background (§12.5).
+ */
+export function finishEncryptionStartup(
+  config: ServerConfig,
+  prepared: PreparedEncryption,
+  store: ReadView,
+  opts: Pick<PrepareOptions, 'sidecarFs' | 'onPass'> = {},
+): RegistrationStart {
+  const path = config.sidecarPath;
+  const sidecar =
+    config.encryptionEnabled && path !== undefined
+      ? readSidecarFile(path, { fs: opts.sidecarFs ?? nodeSidecarFs })
+      : undefined;
+  return runPostReplayGuards(
+    {
+      flags: {
+        id: config.id,
+        encryptionEnabled: config.encryptionEnabled,
+        kekFile: config.kekFile,
+        sidecarPath: config.sidecarPath,
+      },
+      pinned: prepared.pinned,
+      sidecar,
+      registry: registryViewOf(store),
+      stateCache: prepared.stateCache,
+    },
+    opts.onPass ? { onPass: opts.onPass } : {},
+  );
+}
+
+/** The one stderr line of a start-up refusal (exit 3): it always carries the Err… name. */
+export function refusalLine(e: unknown): string {
+  const message = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ');
+  if (!isSealError(e)) return `startup refused ${message}`;
+  const guard = typeof e.details.guard === 'string' ? ` guard=${e.details.guard}` : '';
+  const detail = message.startsWith(`${e.code}: `) ? message.slice(e.code.length + 2) : message;
+  return `startup refused${guard} ${e.code} ${detail}`;
 }

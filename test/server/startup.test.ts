@@ -12,7 +12,14 @@ import { nodeSidecarFs } from '../../src/encryption/sidecar/fs.ts';
 import { encodeSnapshotHeaderV1, encodeSnapshotHeaderV2 } from '../../src/encryption/snapshot-header.ts';
 import { encodeSnapshotFile, snapFileName } from '../../src/raft/wal/snapfile.ts';
 import { parseServerConfig, type ServerConfig } from '../../src/server/config.ts';
-import { diagnoseEncryption, prepareEncryption, snapDir, storeDir } from '../../src/server/startup.ts';
+import {
+  diagnoseEncryption,
+  finishEncryptionStartup,
+  prepareEncryption,
+  refusalLine,
+  snapDir,
+  storeDir,
+} from '../../src/server/startup.ts';
 import { openLmdbEngine, WriteBatch } from '../../src/storage/index.ts';
 import { u64be, utf8 } from '../../src/util/bytes.ts';
 import { Err } from '../../src/util/codes.ts';
@@ -197,5 +204,41 @@ describe('prepareEncryption against a real data directory', () => {
       JSON.stringify(r),
     );
     assert.equal(readSidecarFile(n.sidecarPath)!.keys.get(STORAGE_ID)!.localEpoch, 3);
+  });
+
+  test('after replay: #17 asks for async registration, and #13 refuses a row that caught up with the sidecar', async () => {
+    const n = node();
+    writeSidecarFile(n.sidecarPath, makeSidecar(n.kek, { storageEpoch: 4 }));
+    await writeStore(n.dataDir, 10n, [[STORAGE_ID, 'n1', 4]]);
+    const prepared = await prepareEncryption(n.config());
+    assert.equal(prepared.pinned.storage, 5);
+    const engine = openLmdbEngine(storeDir(n.dataDir));
+    try {
+      assert.equal(finishEncryptionStartup(n.config(), prepared, engine), 'register-async');
+      const full = fullNodeId('n1');
+      await engine.write(
+        new WriteBatch().put(
+          'encryption',
+          registryKey(STORAGE_ID, nodeId16(full)),
+          encodeRegistryValue({ fullNodeId: full, firstSeenEpoch: 0, lastSeenEpoch: 5 }),
+        ),
+        { sync: true },
+      );
+      assert.throws(
+        () => finishEncryptionStartup(n.config(), prepared, engine),
+        (e) => isSealError(e, Err.LocalEpochRollback) && e.details.guard === 'rollback-post-replay',
+      );
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('the refusal line names the guard and the Err code on one line', async () => {
+    const n = node();
+    writeSidecarFile(n.sidecarPath, makeSidecar(n.kek, { storageEpoch: 0xffff }));
+    const e = await prepareEncryption(n.config()).catch((x: unknown) => x);
+    const line = refusalLine(e);
+    assert.match(line, /^startup refused guard=epoch-exhausted ErrLocalEpochExhausted active storage key 1 /);
+    assert.ok(!line.includes('\n'));
   });
 });

@@ -166,14 +166,8 @@ export class Fsm {
 
   #refuseIfHalted(what: string): void {
     if (this.#halt !== undefined) {
-      throw sealError(
-        Err.EncryptionApply,
-        `the FSM halted at index ${this.#halt.index}; ${what} needs a restart`,
-        {
-          index: this.#halt.index,
-          code: this.#halt.code,
-        },
-      );
+      const { index, code } = this.#halt;
+      throw sealError(code, `the FSM halted at index ${index} (${code}); ${what} needs a restart`, { index });
     }
   }
 
@@ -185,9 +179,12 @@ export class Fsm {
       group: new ApplyGroup(),
       commit: async () => {
         if (run.group.isEmpty) return;
-        await this.#commit(run.group);
-        results.push(...run.group.results);
+        const done = run.group;
+        await this.#commit(done);
+        results.push(...done.results);
         run.group = new ApplyGroup();
+        // After the reset: a failure from here on halts above the committed batch.
+        this.#afterCommit(done);
       },
     };
     try {
@@ -310,7 +307,11 @@ export class Fsm {
     const batch = group.finish(this.#o.engine, this.#dedupWindow);
     this.#o.faults?.('fsm.beforeCommit', last);
     await this.#o.engine.write(batch, { sync: this.#sync });
-    this.#o.faults?.('fsm.afterCommit', last);
+  }
+
+  /** Tells the clock what the committed batch carried (only once it is committed). */
+  #afterCommit(group: ApplyGroup): void {
+    this.#o.faults?.('fsm.afterCommit', group.lastIndex ?? 0n);
     const hlc = this.#o.hlc;
     if (hlc === undefined) return;
     if (group.maxCommitTs !== undefined) hlc.observe(group.maxCommitTs);

@@ -326,7 +326,13 @@ describe('Fsm: user requests', () => {
       };
       const rep = await fsmOver(engine, { faults }).apply(log);
       assert.ok(rep.halt !== undefined);
-      assert.equal(rep.results.length, 0, 'no proposer is answered for an uncommitted batch');
+      if (point === 'fsm.beforeCommit') {
+        assert.equal(rep.results.length, 0, 'no proposer is answered for an uncommitted batch');
+        assert.equal(rep.halt.index, 1n);
+      } else {
+        assert.equal(rep.results.length, 2, 'a committed batch is answered');
+        assert.equal(rep.halt.index, 3n, 'the halt lies above what was committed');
+      }
       const disk = engine.simulateCrash();
       assert.equal(fsmOver(disk).appliedIndex(), point === 'fsm.beforeCommit' ? 0n : 2n);
       noHalt(await fsmOver(disk).apply(log));

@@ -31,6 +31,10 @@ export interface SimNode {
   readStates: ReadState[];
   /** Membership right after each applied conf entry, by index. */
   confAt: Map<number, ConfState>;
+  /** Apply of this index halts the node (it exits without writing anything for it). */
+  haltAt: number | undefined;
+  /** Set when the last Ready cycle ended in a halt. */
+  halted: boolean;
   clockMs: number;
   crashed: boolean;
   opts: Partial<RaftConfig>;
@@ -91,6 +95,8 @@ export class Network {
       appliedIndex: 0,
       readStates: [],
       confAt: new Map(),
+      haltAt: undefined,
+      halted: false,
       clockMs: 0,
       crashed: false,
       opts,
@@ -165,6 +171,13 @@ export class Network {
       n.applied = data.map((d) => ({ term: 0, index: 0, type: EntryType.Normal, data: enc(d) }));
     }
     for (const e of rd.committedEntries) {
+      if (e.index === n.haltAt) {
+        // Halt: nothing is written for this entry, the rest of the Ready is skipped and
+        // the process exits; restart replays from the durable applied index.
+        n.halted = true;
+        this.crash(n.id);
+        return rd;
+      }
       if (e.type === EntryType.ConfChange) {
         const cs = n.core.applyConfChange(decodeConfChange(e.data));
         n.storage.confState = cs;
@@ -287,6 +300,7 @@ export class Network {
   restart(id: NodeId): void {
     const n = this.node(id);
     n.crashed = false;
+    n.halted = false;
     n.core = this.makeCore(n);
   }
 

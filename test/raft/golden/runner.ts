@@ -1,72 +1,16 @@
-import { decodeConfChange } from '../../../src/raft/core/confchange.ts';
 import type { RaftConfig } from '../../../src/raft/core/config.ts';
 import { type Message, makeMessage } from '../../../src/raft/core/messages.ts';
 import type { Ready } from '../../../src/raft/core/ready.ts';
-import { ConfChangeType, type Entry, EntryType, type NodeId } from '../../../src/raft/core/types.ts';
+import { ConfChangeType, EntryType, type NodeId } from '../../../src/raft/core/types.ts';
 import { errorCode } from '../../../src/util/errors.ts';
 import { enc, Network } from '../core/harness.ts';
+import { fmtEntry, fmtMsg } from './format.ts';
 
 /**
  * Executes the golden-transcript commands of docs/spec/raft.md §3 against the real core
  * (through the test Network: in-memory durable log, simulated per-node clocks) and
  * renders one fact per line, every log position written as term/index.
  */
-
-const CC_NAMES: Record<number, string> = {
-  [ConfChangeType.AddVoter]: 'add-voter',
-  [ConfChangeType.AddLearner]: 'add-learner',
-  [ConfChangeType.PromoteLearner]: 'promote',
-  [ConfChangeType.RemoveNode]: 'remove',
-};
-
-function text(data: Uint8Array): string {
-  if (data.length > 40) return `<${data.length} bytes>`;
-  return JSON.stringify(new TextDecoder().decode(data));
-}
-
-export function fmtEntry(e: Entry): string {
-  if (e.type === EntryType.ConfChange) {
-    const cc = decodeConfChange(e.data);
-    return `${e.term}/${e.index} C ${CC_NAMES[cc.type]} ${cc.node}`;
-  }
-  return `${e.term}/${e.index} N ${text(e.data)}`;
-}
-
-function fmtEntries(ents: readonly Entry[]): string {
-  if (ents.length === 0) return '[]';
-  const ids = ents.map((e) => `${e.term}/${e.index}`);
-  if (ids.length <= 3) return `[${ids.join(' ')}]`;
-  return `[${ids[0]}..${ids[ids.length - 1]} n=${ids.length}]`;
-}
-
-export function fmtMsg(m: Message): string {
-  const head = `${m.from}->${m.to} ${m.type} t${m.term}`;
-  const ctx = m.context ? ` ctx=${new TextDecoder().decode(m.context)}` : '';
-  switch (m.type) {
-    case 'App':
-      return `${head} prev=${m.logTerm}/${m.index} c${m.commit} ${fmtEntries(m.entries)}`;
-    case 'AppResp':
-      return m.reject
-        ? `${head} reject i=${m.index} hint=${m.hintTerm}/${m.hintIndex}`
-        : `${head} i=${m.index}`;
-    case 'Vote':
-    case 'PreVote':
-      return `${head} last=${m.logTerm}/${m.index}${m.transfer ? ' transfer' : ''}`;
-    case 'VoteResp':
-    case 'PreVoteResp':
-      return `${head}${m.reject ? ' reject' : ''}`;
-    case 'Heartbeat':
-      return `${head} c${m.commit} r${m.round}`;
-    case 'HeartbeatResp':
-      return `${head} r${m.round}`;
-    case 'Snap':
-      return `${head} snap=${m.snapshot?.meta.term}/${m.snapshot?.meta.index}`;
-    case 'ReadIndexResp':
-      return `${head} i=${m.index}${ctx}`;
-    default:
-      return `${head}${ctx}`;
-  }
-}
 
 const ROLE: Record<string, string> = { leader: 'L', follower: 'F', candidate: 'C', precandidate: 'P' };
 
@@ -200,6 +144,11 @@ export class GoldenSession {
       case 'heal':
         this.n.heal();
         return;
+      case 'halt-apply': {
+        const node = this.n.node(this.id(a));
+        node.haltAt = a.pos[1] === 'off' ? undefined : Number(a.kv.get('at'));
+        return;
+      }
       case 'crash':
         this.n.crash(this.id(a));
         return;
@@ -318,7 +267,13 @@ export class GoldenSession {
     for (const e of rd.entries) this.out.push(`  Ents ${fmtEntry(e)}`);
     for (const m of rd.messages)
       this.out.push(`  Msg ${fmtMsg(m)}${this.n.isCut(m.from, m.to) ? ' (cut)' : ''}`);
+    const node = this.n.node(id);
     for (const e of rd.committedEntries) {
+      if (node.halted && e.index === node.haltAt) {
+        this.out.push(`  Halt ${fmtEntry(e)}: nothing written, rest of the Ready skipped`);
+        this.flushInfo();
+        return;
+      }
       let line = `  Apply ${fmtEntry(e)}`;
       if (e.type === EntryType.ConfChange) {
         const cs = this.n.node(id).confAt.get(e.index) ?? { voters: [], learners: [] };
@@ -391,7 +346,7 @@ export class GoldenSession {
   private status(id: NodeId): void {
     const node = this.n.node(id);
     if (node.crashed) {
-      this.out.push(`n${id} X`);
+      this.out.push(`n${id} ${node.halted ? 'H' : 'X'} durable-applied=${node.appliedIndex}`);
       return;
     }
     const s = node.core.status();

@@ -57,6 +57,7 @@ const ENTRY_CONF_CHANGE = 1;
 const OP_FIRST_ENCRYPTION = 0x03;
 const OP_LAST_ENCRYPTION = 0x07;
 const DEFAULT_DEDUP_WINDOW = 100_000n;
+const DEFAULT_MAX_BATCH_ENTRIES = 256;
 
 export interface FsmOptions {
   mvcc: Mvcc;
@@ -70,6 +71,8 @@ export interface FsmOptions {
   raftCutoverIndex?: (() => bigint) | undefined;
   hlc?: HlcObserver | undefined;
   sync?: FsmSyncPolicy | undefined;
+  /** Most entries sharing one storage batch (default 256), bounding a batch's memory. */
+  maxBatchEntries?: number | undefined;
   /** How many indexes a requestId stays deduplicated (default 100 000). */
   dedupWindow?: bigint | undefined;
   faults?: ((point: FsmFaultPoint, index: bigint) => void) | undefined;
@@ -97,6 +100,7 @@ export class Fsm {
   readonly #o: FsmOptions;
   readonly #dedupWindow: bigint;
   readonly #sync: boolean;
+  readonly #maxGroup: number;
   #halt: Halt | undefined;
   #tail: Promise<unknown> = Promise.resolve();
 
@@ -104,6 +108,10 @@ export class Fsm {
     this.#o = opts;
     this.#dedupWindow = opts.dedupWindow ?? DEFAULT_DEDUP_WINDOW;
     this.#sync = opts.sync?.syncEveryBatch ?? true;
+    this.#maxGroup = opts.maxBatchEntries ?? DEFAULT_MAX_BATCH_ENTRIES;
+    if (!Number.isSafeInteger(this.#maxGroup) || this.#maxGroup < 1) {
+      throw sealError(Err.InvalidArgument, 'maxBatchEntries must be a positive integer');
+    }
     if (this.#dedupWindow < 1n) {
       throw sealError(Err.InvalidArgument, 'the dedup window must be at least one index');
     }
@@ -200,6 +208,7 @@ export class Fsm {
         }
         await this.#applyEntry(e, index, run);
         applied = index;
+        if (run.group.results.length >= this.#maxGroup) await run.commit();
       }
       await run.commit();
     } catch (err) {

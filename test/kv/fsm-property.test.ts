@@ -79,7 +79,8 @@ describe('Fsm replay determinism (property)', () => {
       fc.asyncProperty(
         fc.array(shapeArb, { minLength: 1, maxLength: 14 }),
         fc.array(stepArb, { maxLength: 8 }),
-        async (shapes, steps) => {
+        fc.integer({ min: 1, max: 5 }),
+        async (shapes, steps, maxBatchEntries) => {
           const log = build(shapes);
           const ref = createMemoryEngine();
           const once = await fsmOver(ref, { dedupWindow: WINDOW }).apply(log);
@@ -88,7 +89,7 @@ describe('Fsm replay determinism (property)', () => {
 
           let engine: MemoryEngine = createMemoryEngine();
           let lazy = false;
-          let fsm = fsmOver(engine, { dedupWindow: WINDOW });
+          let fsm = fsmOver(engine, { dedupWindow: WINDOW, maxBatchEntries });
           const got = new Map<bigint, string>();
           const deliver = async (from: number, to: number) => {
             const rep = await fsm.apply(log.slice(from, to));
@@ -103,7 +104,11 @@ describe('Fsm replay determinism (property)', () => {
             if (s.after === 'crash') engine = engine.simulateCrash();
             if (s.after !== 'continue') {
               lazy = s.lazySync;
-              fsm = fsmOver(engine, { dedupWindow: WINDOW, sync: { syncEveryBatch: !lazy } });
+              fsm = fsmOver(engine, {
+                dedupWindow: WINDOW,
+                maxBatchEntries,
+                sync: { syncEveryBatch: !lazy },
+              });
               pos = Number(fsm.appliedIndex());
             }
           }

@@ -18,6 +18,7 @@ import {
   flush,
   fsmOver,
   put,
+  RecordingEngine,
   rawEntry,
   readAt,
   req,
@@ -225,6 +226,19 @@ describe('Fsm: user requests', () => {
     assert.deepEqual(live(29n), ['a', 'b', 'c', 'e']);
     assert.deepEqual(live(30n), ['after']);
     assert.deepEqual(live(40n), ['after', 'late']);
+  });
+
+  test('consecutive user entries share batches up to maxBatchEntries', async () => {
+    const inner = createMemoryEngine();
+    const engine = new RecordingEngine(inner);
+    const fsm = fsmOver(engine, { maxBatchEntries: 3 });
+    const log = [1, 2, 3, 4, 5, 6, 7].map((i) =>
+      userEntry(i, [req(BigInt(i), BigInt(i), [put(`k${i}`, 'v')])]),
+    );
+    noHalt(await fsm.apply(log));
+    assert.equal(engine.batches.length, 3);
+    assert.equal(fsm.appliedIndex(), 7n);
+    assert.equal(readAt(inner, 'k7', 7n), 'v');
   });
 
   test('conf-change and term-start entries move only the applied index', async () => {

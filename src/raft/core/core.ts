@@ -38,6 +38,12 @@ export interface Status {
  * The driver-facing facade over the pure state machine: inputs go in through the methods,
  * outputs come out as Ready batches (D1). `ready()` must be followed by `advance()` before
  * the next `ready()`.
+ *
+ * Driver duties the core cannot see: keep the LogStorage view in step with what was
+ * persisted; persist the ConfState returned by applyConfChange together with the applied
+ * index; start a node that joins later with the bootstrap ConfState (the initial
+ * membership is not in the log); serve a ReadState only once applied >= its index, and
+ * re-check leaseValid() after reading the FSM for a lease read.
  */
 export class RaftCore {
   readonly raft: Raft;
@@ -51,6 +57,19 @@ export class RaftCore {
 
   get id(): NodeId {
     return this.raft.id;
+  }
+
+  /** Current term: pair it with the index returned by propose() to track an outcome (P44). */
+  get term(): number {
+    return this.raft.term;
+  }
+
+  get lead(): NodeId {
+    return this.raft.lead;
+  }
+
+  get role(): Role {
+    return this.raft.role;
   }
 
   tick(): void {

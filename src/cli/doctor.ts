@@ -19,9 +19,13 @@ export function formatGuardLine(s: GuardStatus): string {
 }
 
 /** Runs the doctor over `sealkv server` flags; returns the exit code. */
-export async function runDoctor(argv: readonly string[], out: (line: string) => void): Promise<number> {
+export async function runDoctor(
+  argv: readonly string[],
+  out: (line: string) => void,
+  warn: (line: string) => void = () => {},
+): Promise<number> {
   const config = parseServerConfig(argv, 'doctor');
-  const results = await diagnoseEncryption(config, { warn: (m) => out(`warning: ${m}`) });
+  const results = await diagnoseEncryption(config, { warn: (m) => warn(`warning: ${m}`) });
   for (const r of results) out(formatGuardLine(r));
   return results.some((r) => r.status === 'refused') ? EXIT_REFUSED : 0;
 }
@@ -37,7 +41,11 @@ export function registerDoctorCommand(program: Command): void {
     .argument('[server-flags...]')
     .action(async (flags: string[]) => {
       try {
-        process.exitCode = await runDoctor(flags, (line) => process.stdout.write(`${line}\n`));
+        process.exitCode = await runDoctor(
+          flags,
+          (line) => process.stdout.write(`${line}\n`),
+          (line) => process.stderr.write(`${line}\n`),
+        );
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         process.stderr.write(`error: ${e.message}\n`);

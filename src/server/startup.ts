@@ -90,11 +90,16 @@ function readSnapFileHead(path: string): SnapFileHead | undefined {
   if (head.length !== 12 + hLen + 4) return undefined;
   const crc = new DataView(head.buffer, head.byteOffset).getUint32(12 + hLen);
   if (crc32c(head.subarray(0, 12 + hLen)) !== crc) return undefined;
-  const r = new ByteReader(head.subarray(12, 12 + hLen));
-  r.u64();
-  r.u64();
-  const conf = readConf(r);
-  return { dataStart: 12 + hLen + 4, members: [...conf.voters, ...conf.learners] };
+  try {
+    const r = new ByteReader(head.subarray(12, 12 + hLen));
+    r.u64();
+    r.u64();
+    const conf = readConf(r);
+    return { dataStart: 12 + hLen + 4, members: [...conf.voters, ...conf.learners] };
+  } catch {
+    // A damaged meta is the WAL recovery's to report; here the file is read as a bare stream.
+    return undefined;
+  }
 }
 
 interface NewestSnapshot {

@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { runDoctor } from '../../src/cli/doctor.ts';
 import { GUARD_NAMES } from '../../src/encryption/guards/index.ts';
 import { fullNodeId, nodeId16 } from '../../src/encryption/identity.ts';
 import { FileKekProvider } from '../../src/encryption/kek/file-provider.ts';
 import { encodeRegistryValue, registryKey } from '../../src/encryption/registry/codec.ts';
 import { SIDECAR_INDEX_KEY } from '../../src/encryption/registry/store.ts';
 import { writeSidecarFile } from '../../src/encryption/sidecar/file.ts';
-import { storeDir } from '../../src/server/startup.ts';
+import { encodeSnapshotHeaderV2 } from '../../src/encryption/snapshot-header.ts';
+import { encodeSnapshotFile, snapFileName } from '../../src/raft/wal/snapfile.ts';
+import { snapDir, storeDir } from '../../src/server/startup.ts';
 import { openLmdbEngine, WriteBatch } from '../../src/storage/index.ts';
 import { u64be } from '../../src/util/bytes.ts';
 import { makeSidecar, STORAGE_ID, writeKek } from '../encryption/guards/helpers.ts';
@@ -26,7 +29,7 @@ function sealkv(...args: string[]): { code: number | null; stdout: string; stder
 /** A bootstrapped Phase-1 node: KEK, sidecar, and a store holding its own registry row. */
 async function bootstrappedNode(
   name: string,
-): Promise<{ flags: string[]; kekPath: string; sidecarPath: string }> {
+): Promise<{ flags: string[]; kekPath: string; sidecarPath: string; dataDir: string }> {
   const dataDir = join(root, name);
   mkdirSync(join(dataDir, 'encryption'), { recursive: true });
   const kekPath = writeKek(join(dataDir, 'kek'));
@@ -57,7 +60,7 @@ async function bootstrappedNode(
     kekPath,
     `--encryption-sidecar-path=${sidecarPath}`,
   ];
-  return { flags, kekPath, sidecarPath };
+  return { flags, kekPath, sidecarPath, dataDir };
 }
 
 describe('sealkv doctor', () => {
@@ -90,5 +93,20 @@ describe('sealkv doctor', () => {
     const r = sealkv('doctor', '--id', 'n1');
     assert.equal(r.code, 2);
     assert.equal(r.stderr, 'error: --data-dir is required\n');
+  });
+
+  test('in process: a snapshot with cutover 99 against sidecar 0 refuses snapshot-divergence and raft epoch guards keep running', async () => {
+    const n = await bootstrappedNode('diverged');
+    mkdirSync(snapDir(n.dataDir));
+    const data = encodeSnapshotHeaderV2(1n, 99n);
+    writeFileSync(
+      join(snapDir(n.dataDir), snapFileName(40, 3)),
+      encodeSnapshotFile({ meta: { index: 40, term: 3, conf: { voters: ['n1'], learners: [] } }, data }),
+    );
+    const lines: string[] = [];
+    const code = await runDoctor(n.flags, (l) => lines.push(l));
+    assert.equal(code, 3);
+    assert.match(lines[0]!, /^guard=snapshot-divergence refused ErrEnvelopeCutoverDivergence .*99/);
+    assert.equal(lines.filter((l) => / refused /.test(l)).length, 1, lines.join('\n'));
   });
 });

@@ -58,6 +58,7 @@ export interface PreparedEncryption {
 }
 
 const SNAP_MAGIC = new TextEncoder().encode('SKSNAP01');
+const MAX_SNAP_META = 16 * 1024 * 1024;
 
 function readPrefix(path: string, offset: number, length: number): Uint8Array {
   const fd = openSync(path, 'r');
@@ -86,6 +87,8 @@ function readSnapFileHead(path: string): SnapFileHead | undefined {
   const fixed = readPrefix(path, 0, 12);
   if (fixed.length < 12 || !SNAP_MAGIC.every((b, i) => fixed[i] === b)) return undefined;
   const hLen = new DataView(fixed.buffer, fixed.byteOffset).getUint32(8);
+  // The meta is small (ids of the members); a huge length is damage, not a reason to allocate it.
+  if (hLen > MAX_SNAP_META) return undefined;
   const head = readPrefix(path, 0, 12 + hLen + 4);
   if (head.length !== 12 + hLen + 4) return undefined;
   const crc = new DataView(head.buffer, head.byteOffset).getUint32(12 + hLen);

@@ -11,7 +11,7 @@ import { enc, Network, seededRand } from './harness.ts';
  * never decreases within a process life (I10). At the end, with faults stopped, a single
  * leader emerges and everyone converges (I21).
  */
-const stats = { terms: 0, commits: 0 };
+const stats = { terms: 0, commits: 0, reads: 0 };
 
 function runSchedule(seed: number, steps: number, voters: number): void {
   const rnd = seededRand(seed);
@@ -21,6 +21,10 @@ function runSchedule(seed: number, steps: number, voters: number): void {
   const appliedAt = new Map<number, string>();
   const lastCommit = new Map<string, number>();
   let proposals = 0;
+  let maxCommit = 0;
+  const readIssuedAt = new Map<string, number>();
+  const readsSeen = new Map<string, number>();
+  let readsAnswered = 0;
 
   const checkApplied = () => {
     for (const id of ids) {
@@ -61,6 +65,16 @@ function runSchedule(seed: number, steps: number, voters: number): void {
           net.drop(id, (x) => x === m);
         }
       }
+    } else if (r < 0.84) {
+      if (!node.crashed) {
+        const ctx = `r${readIssuedAt.size}`;
+        try {
+          node.core.readIndex(enc(ctx));
+          readIssuedAt.set(ctx, maxCommit);
+        } catch {
+          // No known leader: the client retries elsewhere.
+        }
+      }
     } else if (r < 0.9) {
       if (!node.crashed && node.core.status().role === 'leader') {
         try {
@@ -89,6 +103,21 @@ function runSchedule(seed: number, steps: number, voters: number): void {
       assert.ok(c >= (lastCommit.get(x) ?? 0), `I10 seed=${seed}: n${x} commit went back`);
       lastCommit.set(x, c);
     }
+    for (const x of ids) {
+      const n = net.node(x);
+      if (!n.crashed) maxCommit = Math.max(maxCommit, n.core.status().commit);
+      const seen = readsSeen.get(x) ?? 0;
+      for (const rs of n.readStates.slice(seen)) {
+        // I15: a read index covers every commit known when the read was issued.
+        const issued = readIssuedAt.get(new TextDecoder().decode(rs.context));
+        assert.ok(
+          issued !== undefined && rs.index >= issued,
+          `I15 seed=${seed}: stale read index ${rs.index}`,
+        );
+        readsAnswered++;
+      }
+      readsSeen.set(x, n.readStates.length);
+    }
     const v = net.checkCommittedAgreement();
     assert.deepEqual(v, [], `seed=${seed} step=${step}`);
     checkApplied();
@@ -101,6 +130,7 @@ function runSchedule(seed: number, steps: number, voters: number): void {
   for (let i = 0; i < 60 && !settled(net); i++) net.tickAll(1);
   assert.ok(settled(net), `I21 seed=${seed}: no convergence`);
   stats.terms += net.leaderOf.size;
+  stats.reads += readsAnswered;
   stats.commits += net.core(ids[0] ?? '1').status().commit;
   checkApplied();
 }
@@ -128,7 +158,8 @@ test('random schedules keep Raft safe (5 voters)', () => {
 });
 
 test('the random schedules exercised elections and commits', () => {
-  assert.ok(stats.terms > 100, `terms with a leader: ${stats.terms}`);
-  assert.ok(stats.commits > 1000, `commits: ${stats.commits}`);
   console.log(stats);
+  assert.ok(stats.terms > 100, `terms with a leader: ${stats.terms}`);
+  assert.ok(stats.commits > 500, `commits: ${stats.commits}`);
+  assert.ok(stats.reads > 100, `reads answered: ${stats.reads}`);
 });

@@ -117,6 +117,32 @@ describe('reads', () => {
     assert.equal(net.core('1').leaseValid(), false, 'E·(1−ρ)/(1+ρ) − margin ≈ 930 ms');
   });
 
+  test('P34 a paused, partitioned leader serves no lease read after a new leader commits', () => {
+    const net = new Network({ voters: 3, cfg: { leaseReads: true } });
+    net.elect('1');
+    net.tick('1');
+    net.stabilize();
+    assert.ok(net.core('1').leaseValid());
+    net.partition(['1'], ['2', '3']);
+    // n1 is paused (no ticks, no steps) while real time passes for everyone.
+    let elapsed = 0;
+    while (!['2', '3'].some((id) => net.core(id).status().role === 'leader')) {
+      net.tick('2');
+      net.tick('3');
+      net.stabilize();
+      elapsed += 100;
+    }
+    const other = ['2', '3'].find((id) => net.core(id).status().role === 'leader')!;
+    net.core(other).propose(enc('k=new'));
+    net.stabilize();
+    net.node('1').clockMs += elapsed;
+    assert.equal(net.core('1').status().role, 'leader', 'n1 has not noticed anything yet');
+    assert.throws(
+      () => net.core('1').leaseRead(),
+      (e) => isSealError(e, 'ErrLeaseExpired'),
+    );
+  });
+
   test('P35 a lease stops when a transfer starts and needs a fresh round after an abort', () => {
     const net = new Network({ voters: 3, cfg: { leaseReads: true } });
     net.elect('1');

@@ -32,7 +32,14 @@ import type { Mvcc } from '../storage/mvcc/mvcc.ts';
 import { Err } from '../util/codes.ts';
 import { isSealError, sealError } from '../util/errors.ts';
 import { ApplyGroup } from './fsm/group.ts';
-import { APPLIED_KEY, decodeApplied, decodeCeiling, HLC_CEILING_KEY } from './fsm/meta.ts';
+import {
+  APPLIED_KEY,
+  decodeApplied,
+  decodeCeiling,
+  decodeLastCommitTs,
+  HLC_CEILING_KEY,
+  LAST_COMMIT_TS_KEY,
+} from './fsm/meta.ts';
 import { applyRequests } from './fsm/requests.ts';
 import { Staging } from './fsm/staging.ts';
 import type {
@@ -129,6 +136,16 @@ export class Fsm {
   /** The term of the entry at the applied index (for snapshot metadata). */
   appliedTerm(): bigint {
     return decodeApplied(this.#o.engine.get('meta', APPLIED_KEY)).term;
+  }
+
+  /**
+   * Commit timestamp of the newest applied user request. Timestamps grow in log
+   * order, so a snapshot read at this timestamp sees exactly the applied writes:
+   * the coordinator reads there so that OCC validation (newest version <= readTs)
+   * cannot miss a write that was stamped earlier but applied after the read.
+   */
+  lastCommitTs(): bigint {
+    return decodeLastCommitTs(this.#o.engine.get('meta', LAST_COMMIT_TS_KEY));
   }
 
   /** The highest applied HLC lease ceiling (ms); seed the clock with it at start. */

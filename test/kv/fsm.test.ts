@@ -63,7 +63,9 @@ describe('Fsm: user requests', () => {
     assert.equal(readAt(engine, 'a', 250n), '3');
     assert.equal(readAt(engine, 'b', 150n), '2');
     assert.equal(readAt(engine, 'b', 200n), undefined);
+    assert.equal(fsm.lastCommitTs(), 200n);
     await engine.close();
+    assert.equal(fsmOver(tmpLmdb()).lastCommitTs(), 0n);
   });
 
   test('TTL is stored, not judged at apply: the expireAt travels to reads', async () => {

@@ -11,12 +11,14 @@ import {
   APPLIED_KEY,
   DEDUP_AT_PREFIX,
   decodeCeiling,
+  decodeLastCommitTs,
   dedupAtBound,
   dedupAtKey,
   dedupKey,
   encodeApplied,
   encodeDedup,
   HLC_CEILING_KEY,
+  LAST_COMMIT_TS_KEY,
   parseDedupAtKey,
 } from './meta.ts';
 import { Staging, storedDedup } from './staging.ts';
@@ -95,6 +97,12 @@ export class ApplyGroup {
       b.put('meta', HLC_CEILING_KEY, u64be(BigInt(this.#ceiling)));
     }
     if (this.#sidecarIndex !== undefined) b.put('encryption', SIDECAR_INDEX_KEY, u64be(this.#sidecarIndex));
+    if (
+      this.#maxCommitTs !== undefined &&
+      this.#maxCommitTs > decodeLastCommitTs(engine.get('meta', LAST_COMMIT_TS_KEY))
+    ) {
+      b.put('meta', LAST_COMMIT_TS_KEY, u64be(this.#maxCommitTs));
+    }
     b.put('meta', APPLIED_KEY, encodeApplied(applied));
     return b;
   }

@@ -5,6 +5,7 @@
  *
  *   _meta_applied_index                  BE64 index ‖ BE64 term
  *   _meta_hlc_ceiling                    BE64 ceiling ms (the maximum applied)
+ *   _meta_last_commit_ts                 BE64 commit timestamp of the newest applied request
  *   _meta_dedup|BE64 requestId           BE64 appliedAt ‖ u8 status ‖ BE64 commitTs
  *   _meta_dedup_at|BE64 appliedAt ‖ BE64 requestId   (empty; prune order)
  */
@@ -14,6 +15,7 @@ import { sealError } from '../../util/errors.ts';
 
 export const APPLIED_KEY = utf8('_meta_applied_index');
 export const HLC_CEILING_KEY = utf8('_meta_hlc_ceiling');
+export const LAST_COMMIT_TS_KEY = utf8('_meta_last_commit_ts');
 export const DEDUP_PREFIX = utf8('_meta_dedup|');
 export const DEDUP_AT_PREFIX = utf8('_meta_dedup_at|');
 
@@ -49,6 +51,12 @@ export function decodeApplied(v: Uint8Array | undefined): Applied {
   if (v === undefined) return { index: 0n, term: 0n };
   if (v.length !== 16) throw corrupt('_meta_applied_index', v.length);
   return { index: readU64be(v, 0), term: readU64be(v, 8) };
+}
+
+export function decodeLastCommitTs(v: Uint8Array | undefined): bigint {
+  if (v === undefined) return 0n;
+  if (v.length !== 8) throw corrupt('_meta_last_commit_ts', v.length);
+  return readU64be(v, 0);
 }
 
 export function decodeCeiling(v: Uint8Array | undefined): number {

@@ -121,9 +121,15 @@ export class FakeEncryptionNode implements EncryptionAdminHandler {
       buildSha: this.opts.buildSha ?? '',
       sidecarPresent: this.sidecar !== undefined,
       fullNodeId: this.opts.fullNodeId,
-      localEpoch: this.opts.localEpoch ?? 0,
-      raftLocalEpoch: this.opts.raftLocalEpoch ?? 0,
+      localEpoch: this.pinnedEpoch('storage'),
+      raftLocalEpoch: this.pinnedEpoch('raft'),
     };
+  }
+
+  /** Epochs are 0 until the node holds keys; afterwards the configured (restart-bumped) values. */
+  private pinnedEpoch(purpose: 'storage' | 'raft'): number {
+    if (this.sidecar === undefined) return 0;
+    return (purpose === 'storage' ? this.opts.localEpoch : this.opts.raftLocalEpoch) ?? 0;
   }
 
   private requireSidecar(): FakeSidecar {
@@ -215,7 +221,7 @@ export class FakeEncryptionNode implements EncryptionAdminHandler {
   }
 
   private checkProposer(id: bigint, epoch: number, purpose: 'storage' | 'raft'): void {
-    const want = purpose === 'storage' ? (this.opts.localEpoch ?? 0) : (this.opts.raftLocalEpoch ?? 0);
+    const want = this.pinnedEpoch(purpose);
     if (id !== this.opts.fullNodeId || epoch !== want) {
       throw sealError(
         Err.ProposerMismatch,

@@ -81,6 +81,7 @@ export const Err = {
   HlcLeaseExhausted: 'ErrHlcLeaseExhausted',
   Internal: 'ErrInternal',
   RpcFailed: 'ErrRpcFailed',
+  RaftMessageMalformed: 'ErrRaftMessageMalformed',
 } as const;
 
 export type ErrCode = (typeof Err)[keyof typeof Err];

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type Options } from '@grpc/proto-loader';
@@ -19,8 +20,15 @@ const OPTIONS: Options = { keepCase: true, longs: String, enums: String, default
 
 export const PROTO_PACKAGE = 'sealkv.admin.v1';
 
+/**
+ * The .proto files sit next to this module in src/; a `tsc` build to dist/
+ * does not copy them, so a built module falls back to the source tree.
+ */
 function protoPath(name: string): string {
-  return fileURLToPath(new URL(`./proto/${name}`, import.meta.url));
+  const candidates = [`./proto/${name}`, `../../src/admin/proto/${name}`].map((rel) =>
+    fileURLToPath(new URL(rel, import.meta.url)),
+  );
+  return candidates.find((p) => existsSync(p)) ?? (candidates[0] as string);
 }
 
 let cached: { encryption: ServiceDefinition; cluster: ServiceDefinition } | undefined;

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { AdminRpcError, ClusterAdminClient, EncryptionAdminClient } from '../../src/admin/client.ts';
 import type {
   AdmittedRpc,
+  CallContext,
   CapabilityReport,
   ClusterAdminHandler,
   ClusterStatus,
@@ -97,7 +98,7 @@ class EchoHandler implements EncryptionAdminHandler, ClusterAdminHandler {
     if (this.admitFail !== undefined) throw this.admitFail;
   }
   getCapability = async () => this.hit('GetCapability', undefined, this.capability);
-  getSidecarState = async () => this.hit('GetSidecarState', undefined, this.sidecarState);
+  getSidecarState = async (_ctx: CallContext) => this.hit('GetSidecarState', undefined, this.sidecarState);
   resyncSidecar = async (r: unknown) => this.hit('ResyncSidecar', r, this.resync);
   bootstrapEncryption = async (r: unknown) => this.hit('BootstrapEncryption', r, { appliedIndex: U64_MAX });
   rotateDek = async (r: unknown) => this.hit('RotateDEK', r, { appliedIndex: 2n ** 64n - 2n });
@@ -408,6 +409,27 @@ describe('handler errors map to the status codes of §8.8', () => {
       await rejects(cluster.promote('n2'), 'DeadlineExceeded', Err.ProposalFailed);
     } finally {
       h.fail = undefined;
+    }
+  });
+
+  test('the handler sees the caller deadline and an abort when it passes', async () => {
+    const client = new EncryptionAdminClient(`127.0.0.1:${server.port}`, { timeoutMs: 150 });
+    const original = h.getSidecarState;
+    let sawDeadline = false;
+    const aborted = new Promise<void>((resolve) => {
+      h.getSidecarState = async (ctx) => {
+        sawDeadline = ctx.deadline !== undefined;
+        ctx.signal.addEventListener('abort', () => resolve());
+        return new Promise<never>(() => {});
+      };
+    });
+    try {
+      await rejects(client.getSidecarState(), 'DeadlineExceeded', Err.RpcFailed);
+      await aborted;
+      assert.ok(sawDeadline);
+    } finally {
+      h.getSidecarState = original;
+      client.close();
     }
   });
 

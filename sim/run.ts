@@ -2,6 +2,7 @@
 // --until-ev), checks the client history for linearizability and hashes the trace.
 // The world is currently the HARNESS SMOKE MODEL (sim/smoke/); real Raft nodes replace it.
 
+import { drawRate, NodeClock } from './clock.ts';
 import { checkKvHistory, formatCounterexample } from './lincheck/index.ts';
 import type { KvInput, KvOutput } from './lincheck/models.ts';
 import type { RawOp, Verdict } from './lincheck/types.ts';
@@ -12,7 +13,7 @@ import { Scheduler } from './queue.ts';
 import { SmokeClient } from './smoke/client.ts';
 import { describeMsg, type SmokeMsg } from './smoke/protocol.ts';
 import { SmokeBackup, SmokePrimary } from './smoke/server.ts';
-import { failLine, faultLine, fmtEv, fmtTime, nodeLine, passLine, statusLine, Trace } from './trace.ts';
+import { failLine, faultLine, fmtEv, fmtTime, passLine, statusLine, Trace } from './trace.ts';
 
 export interface RunOptions {
   /** Stop after this event number and keep the log lines just before it. */
@@ -46,6 +47,7 @@ const CLIENTS = [101, 102, 103, 104];
 const SETTLE_MS = 1500;
 const STATUS_EVERY_EVENTS = 1000;
 const KEEP_EVENTS_BEFORE = 300;
+const CLOCK_RHO_PPM = 100;
 
 interface World {
   readonly sched: Scheduler;
@@ -66,23 +68,25 @@ function buildWorld(seed: number, opts: RunOptions, workloadMs: number): World {
   const plan = drawNetFaultPlan(streamFor(seed, 'net.plan'));
   const route = new Map<number, { receive(from: number, m: SmokeMsg): void }>();
   const deliver = (msg: Envelope<SmokeMsg>): void => {
-    emit(
-      nodeLine(
-        sched.nowMs,
-        sched.eventCount,
-        msg.to,
-        `recv ${msg.from}->${msg.to} ${describeMsg(msg.payload)}`,
-      ),
-    );
+    const text = `recv ${msg.from}->${msg.to} ${describeMsg(msg.payload)}`;
+    emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} ${whoIs(msg.to)} | ${text}`);
     route.get(msg.to)?.receive(msg.from, msg.payload);
   };
-  const fault = (text: string): void => emit(faultLine(sched.nowMs, sched.eventCount, text));
+  const fault = (text: string): void => {
+    emit(faultLine(sched.nowMs, sched.eventCount, text));
+    emit(statusLine(sched.nowMs, sched.eventCount, status(primary, backups)));
+  };
   const net = new SimNet<SmokeMsg>(sched, streamFor(seed, 'net'), [...SERVERS, ...CLIENTS], plan.rates, {
     deliver,
     fault,
   });
   const primary = new SmokePrimary(PRIMARY, SERVERS.slice(1), net, sched);
   const backups = SERVERS.slice(1).map((id) => new SmokeBackup(id, net, opts.bug === 'stale-read'));
+  const whoIs = (id: number): string => {
+    if (id === PRIMARY) return `n${id} P s${primary.commitSeq}`;
+    const b = backups.find((x) => x.id === id);
+    return b === undefined ? `c${id}` : `n${id} B a${b.appliedSeq}`;
+  };
   route.set(PRIMARY, primary);
   for (const b of backups) route.set(b.id, b);
   let opId = 0;
@@ -98,16 +102,9 @@ function buildWorld(seed: number, opts: RunOptions, workloadMs: number): World {
   const clients = CLIENTS.map((id) => {
     const log = (text: string): void =>
       emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} c${id} ${text}`);
-    const c = new SmokeClient(
-      id,
-      PRIMARY,
-      net,
-      sched,
-      streamFor(seed, `client.${id}`),
-      cfg,
-      log,
-      () => opId++,
-    );
+    const clock = new NodeClock(sched, drawRate(streamFor(seed, `clock.${id}`), CLOCK_RHO_PPM));
+    const rand = streamFor(seed, `client.${id}`);
+    const c = new SmokeClient(id, PRIMARY, { net, sched, rand, clock }, cfg, log, () => opId++);
     route.set(id, { receive: (_from, m) => c.receive(m) });
     return c;
   });
@@ -115,9 +112,9 @@ function buildWorld(seed: number, opts: RunOptions, workloadMs: number): World {
   return { sched, trace, primary, backups, clients, chaos };
 }
 
-function status(w: World): string {
-  const p = `[n${w.primary.id} P s${w.primary.commitSeq}]`;
-  const b = w.backups.map((x) => `[n${x.id} B a${x.appliedSeq}]`).join(' ');
+function status(primary: SmokePrimary, backups: readonly SmokeBackup[]): string {
+  const p = `[n${primary.id} P s${primary.commitSeq}]`;
+  const b = backups.map((x) => `[n${x.id} B a${x.appliedSeq}]`).join(' ');
   return `${p} ${b}`;
 }
 
@@ -129,7 +126,7 @@ function drive(w: World, endMs: number, untilEv: number | undefined): void {
     if (next === undefined || next > endMs) return;
     sched.step();
     if (sched.eventCount % STATUS_EVERY_EVENTS === 0) {
-      w.trace.line(sched.eventCount, statusLine(sched.nowMs, sched.eventCount, status(w)));
+      w.trace.line(sched.eventCount, statusLine(sched.nowMs, sched.eventCount, status(w.primary, w.backups)));
     }
   }
 }

@@ -2,8 +2,9 @@
 // check that splits single-key ops by key and falls back to the whole-map model when
 // MULTI/EXEC batches are present.
 
-import { valuesGrounded } from './grounded.ts';
+import { dropUnobservedPending, valuesGrounded } from './grounded.ts';
 import { partitionByKey, prepareHistory } from './history.ts';
+import { looseListModelFor } from './listfast.ts';
 import { type KvInput, type KvOutput, listModel, mapModel, registerModel } from './models.ts';
 import { buildCounterexample, DEFAULT_SHRINK, type ShrinkBudget } from './report.ts';
 import type { CheckCaps, CheckResult, Model, Op, PartitionResult, RawOp, Verdict } from './types.ts';
@@ -46,7 +47,7 @@ export function modelForKey(ops: readonly Op<KvInput, KvOutput>[]): KvModel {
   const listOnly = [...fs].every((f) => f === 'append' || f === 'read');
   const registerOnly = [...fs].every((f) => f === 'get' || f === 'put' || f === 'cas');
   if (registerOnly) return registerModel as KvModel;
-  if (listOnly) return listModel as KvModel;
+  if (listOnly) return (looseListModelFor(ops) ?? listModel) as KvModel;
   return mapModel as KvModel;
 }
 
@@ -67,7 +68,8 @@ export function checkKvHistory(
   }
   const models = new Map<string, KvModel>();
   const partitions: PartitionResult<KvInput, KvOutput>[] = [];
-  for (const [key, ops] of partitionByKey(prepareHistory(registerModel as KvModel, raw))) {
+  const prepared = dropUnobservedPending(prepareHistory(registerModel as KvModel, raw));
+  for (const [key, ops] of partitionByKey(prepared)) {
     const model = modelForKey(ops);
     models.set(key, model);
     partitions.push(checkPartition(model, key, ops, opts));

@@ -44,3 +44,30 @@ export function valuesGrounded(ops: readonly Op<KvInput, KvOutput>[]): boolean {
   }
   return true;
 }
+
+/**
+ * Pending single-key writes whose value no op could have observed are dropped: such an op
+ * can always be linearized after every other op, so keeping it only multiplies the search
+ * (each pending op is concurrent with everything after its call). "Could have observed"
+ * is conservative: a read showing the value, any cas expecting it, and, for registers, any
+ * cas that reported failure on the key (a failed cas observes "not the old value").
+ */
+export function dropUnobservedPending(ops: readonly Op<KvInput, KvOutput>[]): Op<KvInput, KvOutput>[] {
+  const seen = new Set<string>();
+  const failedCasKeys = new Set<string>();
+  for (const o of ops) {
+    const outs = outputsOf(o.input, o.output);
+    cmdsOf(o.input).forEach((c, i) => {
+      for (const v of observed(c, outs[i])) seen.add(`${c.key}\u0000${v}`);
+      if (c.f === 'cas' && c.expect !== null) seen.add(`${c.key}\u0000${c.expect}`);
+      if (c.f === 'cas' && outs[i] !== true) failedCasKeys.add(c.key);
+    });
+  }
+  return ops.filter((o) => {
+    const c = o.input;
+    if (o.output !== undefined || c.f === 'multi') return true;
+    if (c.f !== 'put' && c.f !== 'append' && c.f !== 'cas') return true;
+    if (c.f !== 'append' && failedCasKeys.has(c.key)) return true;
+    return seen.has(`${c.key}\u0000${c.value}`);
+  });
+}

@@ -86,6 +86,11 @@ export function buildCounterexample<S, I, O>(
 
 const COLS_PER_TICK = 4;
 
+function fmtMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '∞';
+  return Number.isInteger(ms) ? String(ms) : ms.toFixed(3);
+}
+
 /** One line per client; op boxes are placed by the rank of their call and return times. */
 export function renderTimelines<S, I, O>(model: Model<S, I, O>, ops: readonly Op<I, O>[]): string {
   const times = [...new Set(ops.flatMap((o) => [o.call, o.ret]).filter(Number.isFinite))].sort(
@@ -99,13 +104,14 @@ export function renderTimelines<S, I, O>(model: Model<S, I, O>, ops: readonly Op
     const mine = ops.filter((o) => o.client === c).sort((a, b) => a.call - b.call || a.id - b.id);
     return `${`c${c}`.padEnd(width)} ${clientRow(model, mine, col)}`;
   });
-  const window = times.length > 0 ? `window ${times[0]}..${times[times.length - 1]} ms` : 'window empty';
+  const window =
+    times.length > 0 ? `window ${fmtMs(times[0]!)}..${fmtMs(times[times.length - 1]!)} ms` : 'window empty';
   const legend = ops
     .slice()
     .sort((a, b) => a.call - b.call || a.id - b.id)
     .map(
       (o) =>
-        `  #${o.id} c${o.client} [${o.call}, ${Number.isFinite(o.ret) ? o.ret : '∞'}] ${model.describeOp(o.input, o.output)}`,
+        `  #${o.id} c${o.client} [${fmtMs(o.call)}, ${fmtMs(o.ret)}] ${model.describeOp(o.input, o.output)}`,
     );
   return [window, ...lines, ...legend].join('\n');
 }

@@ -1,6 +1,7 @@
 // HARNESS SMOKE MODEL: closed-loop clients, one op in flight each, with retries on the
 // same request id and a timeout after which the op is recorded as ambiguous (pending).
 
+import type { NodeClock } from '../clock.ts';
 import type { KvCmd, KvInput, KvOutput } from '../lincheck/models.ts';
 import { describeKvOp } from '../lincheck/models.ts';
 import type { RawOp } from '../lincheck/types.ts';
@@ -21,6 +22,13 @@ export interface ClientConfig {
   readonly readTargets: readonly NodeId[];
 }
 
+export interface ClientEnv {
+  readonly net: SimNet<SmokeMsg>;
+  readonly sched: Scheduler;
+  readonly rand: Prng;
+  readonly clock: NodeClock;
+}
+
 interface InFlight {
   readonly reqId: number;
   readonly cmd: KvCmd;
@@ -35,16 +43,29 @@ export class SmokeClient {
   private nextReqId = 1;
   private current: InFlight | undefined;
 
+  private readonly net: SimNet<SmokeMsg>;
+  private readonly sched: Scheduler;
+  private readonly rand: Prng;
+  private readonly clock: NodeClock;
+
   constructor(
     readonly id: NodeId,
     private readonly primary: NodeId,
-    private readonly net: SimNet<SmokeMsg>,
-    private readonly sched: Scheduler,
-    private readonly rand: Prng,
+    env: ClientEnv,
     private readonly cfg: ClientConfig,
     private readonly log: (text: string) => void,
     private readonly nextOpId: () => number,
-  ) {}
+  ) {
+    this.net = env.net;
+    this.sched = env.sched;
+    this.rand = env.rand;
+    this.clock = env.clock;
+  }
+
+  /** Virtual delay until the client's own (rate-skewed) clock has advanced by localMs. */
+  private afterLocal(localMs: number, label: string, run: () => void): void {
+    this.sched.after(this.clock.virtualDelayMs(localMs), label, run);
+  }
 
   start(): void {
     this.sched.after(this.rand.int(0, this.cfg.maxThinkMs), 'client.start', () => this.issue());
@@ -93,13 +114,13 @@ export class SmokeClient {
     this.current = cur;
     this.log(`call #${cur.reqId} ${describeKvOp(cmd, undefined)} -> n${target}`);
     this.send(cur);
-    this.sched.after(this.cfg.timeoutMs, 'client.timeout', () => this.onTimeout(cur));
+    this.afterLocal(this.cfg.timeoutMs, 'client.timeout', () => this.onTimeout(cur));
   }
 
   private send(cur: InFlight): void {
     if (this.current !== cur) return;
     this.net.send(this.id, cur.target, { t: 'req', reqId: cur.reqId, cmd: cur.cmd });
-    this.sched.after(this.cfg.retryEveryMs, 'client.retry', () => this.send(cur));
+    this.afterLocal(this.cfg.retryEveryMs, 'client.retry', () => this.send(cur));
   }
 
   private onTimeout(cur: InFlight): void {

@@ -166,11 +166,19 @@ describe('lincheck: caps and counterexamples', () => {
     assert.match(bySteps.partitions[0]!.reason!, /steps/);
     const byOps = checkKvHistory(h, { caps: { maxOps: 2, maxSteps: 1000 } });
     assert.equal(byOps.verdict, 'unknown');
-    let now = 0;
-    const byTime = checkKvHistory(h, {
-      caps: { maxOps: 100, maxSteps: 1e9, clockMs: () => (now += 1), maxMs: 0 },
-    });
-    assert.equal(byTime.verdict, 'ok', 'tiny histories finish before the clock is consulted');
+  });
+
+  test('an injected clock caps a long search at unknown', () => {
+    // Seven concurrent appends inside MULTI (the whole-map model keeps every order) and a
+    // read no order can produce: the search must try them all.
+    const h = Array.from({ length: 7 }, (_, i) => rec(i + 1, 0, 100, multi(append('l', `x${i}`)), ['ok']));
+    h.push(rec(9, 200, 210, multi(read('l')), [['nope']]));
+    let nowMs = 0;
+    const clockMs = () => (nowMs += 1);
+    const capped = checkKvHistory(h, { caps: { maxOps: 100, maxSteps: 1e9, clockMs, maxMs: 3 } });
+    assert.equal(capped.verdict, 'unknown');
+    assert.match(capped.partitions[0]!.reason!, /time/);
+    assert.equal(checkKvHistory(h, { shrink: { maxChecks: 0 } }).verdict, 'illegal');
   });
 
   test('shrinking drops ops that do not matter, keeping the violation', () => {

@@ -57,7 +57,7 @@ describe('sim run (harness smoke model)', () => {
       assert.ok(m, replay);
       assert.match(lines.at(-1)!, /^sim seeds=2 violations=[12] /);
       assert.ok(
-        lines.some((l) => /^c\d+ +\|--get/.test(l)),
+        lines.some((l) => /^c\d+ +\|--/.test(l)),
         'per-client timelines are printed',
       );
       assert.ok(existsSync(join(out, m[1]!, 'history.txt')));

@@ -10,6 +10,8 @@ import type { Model, Op } from './types.ts';
 export interface LooseList {
   /** Order already fixed by a read. */
   readonly fixed: readonly string[];
+  /** Canonical encoding of fixed, computed once per read rather than once per step. */
+  readonly fixedKey: string;
   /** Appended since, order still open; kept sorted so the state is canonical. */
   readonly loose: readonly string[];
 }
@@ -54,15 +56,17 @@ export function looseListModelFor(
   }
   return {
     name: 'list-append (loose)',
-    init: () => ({ fixed: [], loose: [] }),
+    init: () => ({ fixed: [], fixedKey: listModel.hash([]), loose: [] }),
     step(state, input, output) {
-      if (input.f === 'append') return { fixed: state.fixed, loose: insertSorted(state.loose, input.value) };
+      if (input.f === 'append') return { ...state, loose: insertSorted(state.loose, input.value) };
       if (input.f !== 'read') throw new TypeError(`list model cannot run ${input.f}`);
       if (output === undefined) return state;
       if (!Array.isArray(output) || !readLegal(state, output as readonly string[], span)) return undefined;
-      return state.loose.length === 0 ? state : { fixed: output as readonly string[], loose: [] };
+      if (state.loose.length === 0) return state;
+      const fixed = output as readonly string[];
+      return { fixed, fixedKey: listModel.hash(fixed), loose: [] };
     },
-    hash: (s) => `${listModel.hash(s.fixed)}|${listModel.hash(s.loose)}`,
+    hash: (s) => `${s.fixedKey}|${listModel.hash(s.loose)}`,
     isRead: listModel.isRead,
     describeOp: describeKvOp,
     describeState: (s) =>

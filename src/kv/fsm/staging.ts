@@ -6,7 +6,7 @@
  * leaves nothing behind in the group batch.
  */
 import type { Engine } from '../../storage/engine.ts';
-import { decodeEngineKey, versionPrefix, versionsEnd } from '../../storage/mvcc/keys.ts';
+import { newestCommitTs } from '../../storage/mvcc/mvcc.ts';
 import { toHex } from '../../util/bytes.ts';
 import { type DedupRecord, decodeDedup, dedupKey } from './meta.ts';
 
@@ -69,10 +69,7 @@ export class Staging {
 
 /** Newest committed version timestamp of `key` (tombstones count: they are writes). */
 export function committedTs(engine: Engine, key: Uint8Array): bigint | undefined {
-  for (const row of engine.range('mvcc', { start: versionPrefix(key), end: versionsEnd(key), limit: 1 })) {
-    return decodeEngineKey(row.key).commitTs;
-  }
-  return undefined;
+  return newestCommitTs(engine, key);
 }
 
 export function storedDedup(engine: Engine, requestId: bigint): DedupRecord | undefined {

@@ -23,7 +23,14 @@ import type { ValueSealer } from '../sealer.ts';
 import { restoreSnapshot, snapshotStream } from '../snapshot-stream.ts';
 import { encodeLive, encodeTombstone, openVersion } from './codec.ts';
 import { decodeHeader, isExpired } from './header.ts';
-import { checkTimestamp, decodeEngineKey, engineBounds, engineKey, versionsEnd } from './keys.ts';
+import {
+  checkTimestamp,
+  decodeEngineKey,
+  engineBounds,
+  engineKey,
+  versionPrefix,
+  versionsEnd,
+} from './keys.ts';
 
 /** The namespaces outside the MVCC keyspace. */
 export type RawNamespace = Exclude<Namespace, 'mvcc'>;
@@ -170,6 +177,14 @@ export class Mvcc {
     return this.#visible(key, commitTs, first, at.nowMs);
   }
 
+  /**
+   * Commit timestamp of the newest version of `key`, tombstones included (they
+   * are writes): what optimistic transactions validate their reads against.
+   */
+  newestCommitTs(key: Uint8Array, view?: ReadView): bigint | undefined {
+    return newestCommitTs(view ?? this.#engine, key);
+  }
+
   /** One entry per visible user key in [start, end), in key order (or reverse), up to `limit`. */
   scan(opts: ScanOptions): VisibleValue[] {
     checkTimestamp(opts.ts);
@@ -273,4 +288,12 @@ export class Mvcc {
     const v = openVersion(row.value, row.key, this.#sealer);
     return v.tombstone || isExpired(v.expireAt, nowMs);
   }
+}
+
+/** Newest committed version timestamp of `key` in `view`, tombstones included. */
+export function newestCommitTs(view: ReadView, key: Uint8Array): bigint | undefined {
+  for (const row of view.range('mvcc', { start: versionPrefix(key), end: versionsEnd(key), limit: 1 })) {
+    return decodeEngineKey(row.key).commitTs;
+  }
+  return undefined;
 }

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import type { Reply } from '../../../src/redis/commands/types.ts';
 import { MemoryKeyspace } from '../../helpers/memory-keyspace.ts';
 import { type RedisServer, startRedisServer } from '../../helpers/redis-server.ts';
+import { openSingleNode } from '../../helpers/single-node.ts';
 
 // Runs the same command sequences against redis-server and against sealkv's
 // command layer (on an in-memory keyspace) and compares every reply.
@@ -68,15 +69,36 @@ after(async () => {
   await server?.stop();
 });
 
-async function compare(seq: string[][]): Promise<void> {
+/** A system under test: runs one command and returns its reply. */
+interface Target {
+  run(args: Buffer[]): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+const targets: Record<string, () => Target> = {
+  'in-memory keyspace': () => {
+    const ks = new MemoryKeyspace();
+    return { run: async (a) => ks.run(a), close: async () => {} };
+  },
+  'coordinator + FSM + MVCC on lmdb': () => {
+    const { node, close } = openSingleNode();
+    return { run: async (a) => (await node.backend.run([a]))[0]!, close };
+  },
+};
+
+async function compare(seq: string[][], makeTarget: () => Target): Promise<void> {
   await client.flushall();
-  const mine = new MemoryKeyspace();
-  for (const cmd of seq) {
-    const name = cmd[0]!.toLowerCase();
-    const args = cmd.map((s) => Buffer.from(s, 'latin1'));
-    const expected = await client.callBuffer(cmd[0]!, ...args.slice(1)).then(fromIoredis, fromIoredis);
-    const actual = fromReply(mine.run(args));
-    assert.deepEqual(normalise(name, actual), normalise(name, expected), `${cmd.join(' ')}`);
+  const mine = makeTarget();
+  try {
+    for (const cmd of seq) {
+      const name = cmd[0]!.toLowerCase();
+      const args = cmd.map((s) => Buffer.from(s, 'latin1'));
+      const expected = await client.callBuffer(cmd[0]!, ...args.slice(1)).then(fromIoredis, fromIoredis);
+      const actual = fromReply(await mine.run(args));
+      assert.deepEqual(normalise(name, actual), normalise(name, expected), `${cmd.join(' ')}`);
+    }
+  } finally {
+    await mine.close();
   }
 }
 
@@ -333,70 +355,71 @@ const cases: Record<string, string[][]> = {
   ],
 };
 
-describe('differential: sealkv command layer vs redis-server', () => {
-  for (const [name, seq] of Object.entries(cases)) {
-    test(name, async () => compare(seq));
-  }
-
-  test('random sequences', async () => {
-    const k = fc.constantFrom('k1', 'k2', 'k3');
-    const v = fc.constantFrom('a', 'b', '1', '-2', '10', '0.5', '');
-    const i = fc.constantFrom('0', '1', '-1', '2', '-3', '10');
-    const cmd = fc.oneof(
-      fc
-        .tuple(fc.constantFrom('SET', 'APPEND', 'SETNX', 'GETSET'), k, v)
-        .map((a) => (a[0] === 'GETSET' ? ['SET', a[1], a[2], 'GET'] : a)),
-      fc.tuple(
-        fc.constantFrom(
-          'GET',
-          'INCR',
-          'DECR',
-          'STRLEN',
-          'DEL',
-          'EXISTS',
-          'TYPE',
-          'LLEN',
-          'SCARD',
-          'ZCARD',
-          'HLEN',
-          'LPOP',
-          'RPOP',
-          'PERSIST',
-          'TTL',
-        ),
-        k,
-      ),
-      fc.tuple(
-        fc.constantFrom('LPUSH', 'RPUSH', 'SADD', 'SREM', 'LPUSHX', 'HDEL', 'ZREM', 'SISMEMBER'),
-        k,
-        v,
-      ),
-      fc.tuple(fc.constantFrom('LRANGE', 'GETRANGE', 'LTRIM'), k, i, i),
-      fc.tuple(fc.constantFrom('LINDEX', 'INCRBY', 'EXPIRE'), k, i),
-      fc
-        .tuple(
-          fc.constantFrom('INCRBYFLOAT', 'HINCRBYFLOAT'),
+for (const [targetName, makeTarget] of Object.entries(targets)) {
+  describe(`differential vs redis-server: ${targetName}`, () => {
+    for (const [name, seq] of Object.entries(cases)) {
+      test(name, async () => compare(seq, makeTarget));
+    }
+    test('random sequences', async () => {
+      const k = fc.constantFrom('k1', 'k2', 'k3');
+      const v = fc.constantFrom('a', 'b', '1', '-2', '10', '0.5', '');
+      const i = fc.constantFrom('0', '1', '-1', '2', '-3', '10');
+      const cmd = fc.oneof(
+        fc
+          .tuple(fc.constantFrom('SET', 'APPEND', 'SETNX', 'GETSET'), k, v)
+          .map((a) => (a[0] === 'GETSET' ? ['SET', a[1], a[2], 'GET'] : a)),
+        fc.tuple(
+          fc.constantFrom(
+            'GET',
+            'INCR',
+            'DECR',
+            'STRLEN',
+            'DEL',
+            'EXISTS',
+            'TYPE',
+            'LLEN',
+            'SCARD',
+            'ZCARD',
+            'HLEN',
+            'LPOP',
+            'RPOP',
+            'PERSIST',
+            'TTL',
+          ),
           k,
-          fc.constantFrom('0.1', '-3.3', '1e2', '7', 'x'),
-        )
-        .map((a) => (a[0] === 'HINCRBYFLOAT' ? [a[0], a[1], 'f', a[2]] : a)),
-      fc
-        .tuple(fc.constantFrom('HSET', 'HSETNX', 'HINCRBY'), k, v, v)
-        .map((a) => (a[0] === 'HINCRBY' ? [a[0], a[1], a[2], '1'] : a)),
-      fc.tuple(fc.constant('ZADD'), k, i, v),
-      fc.tuple(fc.constant('ZRANGE'), k, i, i, fc.constantFrom('WITHSCORES', 'REV')),
-      fc
-        .tuple(fc.constantFrom('SINTER', 'SUNION', 'SDIFF', 'RENAME', 'LMOVE'), k, k)
-        .map((a) => (a[0] === 'LMOVE' ? [...a, 'LEFT', 'RIGHT'] : a)),
-      fc
-        .tuple(fc.constantFrom('HGETALL', 'SMEMBERS', 'LRANGE'), k)
-        .map((a) => (a[0] === 'LRANGE' ? [...a, '0', '-1'] : a)),
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.array(cmd, { minLength: 1, maxLength: 40 }), async (seq) =>
-        compare(seq as string[][]),
-      ),
-      { numRuns: 150 },
-    );
+        ),
+        fc.tuple(
+          fc.constantFrom('LPUSH', 'RPUSH', 'SADD', 'SREM', 'LPUSHX', 'HDEL', 'ZREM', 'SISMEMBER'),
+          k,
+          v,
+        ),
+        fc.tuple(fc.constantFrom('LRANGE', 'GETRANGE', 'LTRIM'), k, i, i),
+        fc.tuple(fc.constantFrom('LINDEX', 'INCRBY', 'EXPIRE'), k, i),
+        fc
+          .tuple(
+            fc.constantFrom('INCRBYFLOAT', 'HINCRBYFLOAT'),
+            k,
+            fc.constantFrom('0.1', '-3.3', '1e2', '7', 'x'),
+          )
+          .map((a) => (a[0] === 'HINCRBYFLOAT' ? [a[0], a[1], 'f', a[2]] : a)),
+        fc
+          .tuple(fc.constantFrom('HSET', 'HSETNX', 'HINCRBY'), k, v, v)
+          .map((a) => (a[0] === 'HINCRBY' ? [a[0], a[1], a[2], '1'] : a)),
+        fc.tuple(fc.constant('ZADD'), k, i, v),
+        fc.tuple(fc.constant('ZRANGE'), k, i, i, fc.constantFrom('WITHSCORES', 'REV')),
+        fc
+          .tuple(fc.constantFrom('SINTER', 'SUNION', 'SDIFF', 'RENAME', 'LMOVE'), k, k)
+          .map((a) => (a[0] === 'LMOVE' ? [...a, 'LEFT', 'RIGHT'] : a)),
+        fc
+          .tuple(fc.constantFrom('HGETALL', 'SMEMBERS', 'LRANGE'), k)
+          .map((a) => (a[0] === 'LRANGE' ? [...a, '0', '-1'] : a)),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(cmd, { minLength: 1, maxLength: 40 }), async (seq) =>
+          compare(seq as string[][], makeTarget),
+        ),
+        { numRuns: targetName.startsWith('in-memory') ? 150 : 40 },
+      );
+    });
   });
-});
+}

@@ -1,0 +1,323 @@
+import type { Mvcc } from '../storage/index.ts';
+import { Err } from '../util/codes.ts';
+import { isSealError, SealError, sealError } from '../util/errors.ts';
+import type { ApplyReport, RequestResult } from './fsm.ts';
+import type { HybridLogicalClock } from './hlc.ts';
+import { encodeHlcLease } from './hlc-lease.ts';
+import { type KvTx, Overlay } from './overlay.ts';
+import { encodeProposal } from './proposal.ts';
+import { encodeRequests, type Request, type WriteOp } from './request.ts';
+
+/** What the coordinator needs from the Raft node. */
+export interface ConsensusNode {
+  /** This node leads and has applied its term-start entry, so it may propose (term-start rule). */
+  readyToLead(): boolean;
+  /** Appends entry data to the local log; rejects (ErrNotLeader, ErrProposalDropped, …) when it cannot. */
+  propose(data: Uint8Array): Promise<void>;
+  /** An index a read must wait for: confirmed by a quorum round or a valid lease. */
+  readIndex(): Promise<bigint>;
+}
+
+export interface CoordinatorOptions {
+  node: ConsensusNode;
+  mvcc: Mvcc;
+  hlc: HybridLogicalClock;
+  /** Commit timestamp of the newest applied request (Fsm.lastCommitTs). */
+  lastCommitTs: () => bigint;
+  /** The durable applied index at start. */
+  appliedIndex: bigint;
+  /** Wall clock for TTL decisions of commands (ms). */
+  nowMs: () => number;
+  /** Unique 64-bit ids for proposals and requests (random; injected). */
+  newId: () => bigint;
+  /** The raft-envelope wrap of a body before proposing (identity until the raft cutover). */
+  wrap?: (body: Uint8Array) => Uint8Array;
+  /** Conflict retries before giving up. */
+  maxRetries?: number;
+  /** A proposal not applied within this long has an unknown outcome. */
+  proposalTimeoutMs?: number;
+  /** Most requests batched into one entry. */
+  maxBatch?: number;
+  timers?: { set(fn: () => void, ms: number): unknown; clear(h: unknown): void };
+}
+
+export type TransactResult<T> = { ok: true; value: T } | { ok: false; watchFailed: true };
+
+export interface WatchSpec {
+  keys: Uint8Array[];
+  sinceTs: bigint;
+}
+
+interface Waiter {
+  resolve(r: RequestResult): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * The leader-side write and read path of one node (architecture.md §2). A
+ * transaction body runs against a snapshot at the newest applied commit
+ * timestamp; its writes become one request stamped by the HLC, batched with
+ * concurrent requests into one Raft entry, and validated at apply (one-phase
+ * OCC). A conflict re-runs the body; a result lost with a leader change is
+ * re-submitted with the same request id, which the FSM deduplicates.
+ */
+export class Coordinator {
+  private readonly o: Required<Omit<CoordinatorOptions, 'wrap'>> & Pick<CoordinatorOptions, 'wrap'>;
+  private applied: bigint;
+  private appliedWaiters: { index: bigint; resolve: () => void }[] = [];
+  private readonly waiting = new Map<bigint, Waiter>();
+  private queue: { req: Request; waiter: Waiter }[] = [];
+  private flushScheduled = false;
+  private leaseWaiters: (() => void)[] = [];
+  private readonly inflight = new InflightWrites();
+
+  constructor(opts: CoordinatorOptions) {
+    this.o = {
+      maxRetries: 32,
+      proposalTimeoutMs: 5000,
+      maxBatch: 1024,
+      timers: { set: (fn, ms) => setTimeout(fn, ms), clear: (h) => clearTimeout(h as NodeJS.Timeout) },
+      ...opts,
+    };
+    this.applied = opts.appliedIndex;
+  }
+
+  /** Feed every FSM apply report here (the node's apply hook). */
+  onApplied(report: ApplyReport): void {
+    for (const r of report.results) {
+      if (r.kind === 'requests') for (const res of r.results) this.settle(res);
+      if (r.kind === 'lease') {
+        const ws = this.leaseWaiters;
+        this.leaseWaiters = [];
+        for (const w of ws) w();
+      }
+    }
+    if (report.appliedIndex > this.applied) this.applied = report.appliedIndex;
+    const ready = this.appliedWaiters.filter((w) => w.index <= this.applied);
+    this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > this.applied);
+    for (const w of ready) w.resolve();
+  }
+
+  /** Leadership moved away: every waiting request has an unknown outcome now. */
+  onLeadershipLost(): void {
+    this.o.hlc.stepDown();
+    const e = sealError(Err.NotLeader, 'leadership changed while the request was in flight');
+    for (const [id, w] of this.waiting) {
+      this.waiting.delete(id);
+      w.reject(e);
+    }
+  }
+
+  /** This node's term-start entry applied: it may issue timestamps (after a lease) and propose. */
+  onLeaderReady(): void {
+    this.o.hlc.becomeLeader();
+    this.renewLease();
+  }
+
+  /** A linearizable read point: waits for the read index to apply, returns the newest applied commit ts. */
+  async readTimestamp(): Promise<bigint> {
+    this.requireLeader();
+    const index = await this.o.node.readIndex();
+    await this.waitApplied(index);
+    return this.o.lastCommitTs();
+  }
+
+  async transact<T>(body: (tx: KvTx) => T, watches: WatchSpec[] = []): Promise<TransactResult<T>> {
+    let conflicts = 0;
+    const deadline = this.o.nowMs() + this.o.proposalTimeoutMs;
+    for (;;) {
+      const readTs = await this.readTimestamp();
+      const overlay = new Overlay(this.o.mvcc, readTs, this.o.nowMs());
+      if (watches.some((w) => this.changedSince(w))) return { ok: false, watchFailed: true };
+      const value = body(overlay);
+      if (!overlay.hasWrites) return { ok: true, value };
+      const reads = overlay.readSet();
+      for (const w of watches) reads.push(...w.keys);
+      // A read of a key that an in-flight request of this leader writes would
+      // only conflict at apply: wait for that request, then run the body again.
+      const blockers = this.inflight.blockers(reads);
+      if (blockers.length > 0) {
+        if (this.o.nowMs() > deadline)
+          throw sealError(Err.ProposalFailed, 'timed out waiting for in-flight writes to the same keys');
+        await Promise.all(blockers);
+        continue;
+      }
+      const ops = overlay.ops();
+      const done = this.inflight.register(ops);
+      try {
+        const req: Request = {
+          requestId: this.o.newId(),
+          commitTs: await this.issueTimestamp(),
+          readTs,
+          reads,
+          ops,
+        };
+        const res = await this.submit(req);
+        if (res.status === 'ok' || (res.status === 'duplicate' && res.original === 'ok'))
+          return { ok: true, value };
+      } finally {
+        done();
+      }
+      if (watches.length > 0) return { ok: false, watchFailed: true };
+      if (++conflicts > this.o.maxRetries) {
+        throw sealError(
+          Err.ProposalFailed,
+          `transaction still conflicted after ${this.o.maxRetries} retries`,
+        );
+      }
+    }
+  }
+
+  private changedSince(w: WatchSpec): boolean {
+    for (const k of w.keys) {
+      const v = this.o.mvcc.newestCommitTs(k);
+      if (v !== undefined && v > w.sinceTs) return true;
+    }
+    return false;
+  }
+
+  private requireLeader(): void {
+    if (!this.o.node.readyToLead())
+      throw sealError(
+        Err.NotLeader,
+        'this node is not the leader (or has not applied its term-start entry yet)',
+      );
+  }
+
+  private async issueTimestamp(): Promise<bigint> {
+    for (;;) {
+      this.renewLease();
+      try {
+        return this.o.hlc.issue();
+      } catch (e) {
+        if (!isSealError(e, Err.HlcLeaseExhausted)) throw e;
+        await new Promise<void>((resolve) => this.leaseWaiters.push(resolve));
+      }
+    }
+  }
+
+  private renewLease(): void {
+    const ceiling = this.o.hlc.needsLeaseRenewal(this.o.nowMs());
+    if (ceiling === undefined) return;
+    const data = encodeProposal(this.o.newId(), this.wrapped(encodeHlcLease(ceiling)));
+    this.o.node.propose(data).catch(() => {
+      // The next issue() retries the renewal once needsLeaseRenewal allows it.
+    });
+  }
+
+  private wrapped(body: Uint8Array): Uint8Array {
+    return this.o.wrap === undefined ? body : this.o.wrap(body);
+  }
+
+  /** Submits one request (batched with concurrent ones); re-submits the same request id on an unknown outcome. */
+  private async submit(req: Request): Promise<RequestResult> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await new Promise<RequestResult>((resolve, reject) => {
+          this.queue.push({ req, waiter: { resolve, reject } });
+          this.scheduleFlush();
+        });
+      } catch (e) {
+        const unknown = e instanceof SealError && (e.code === Err.NotLeader || e.code === Err.ProposalFailed);
+        if (!unknown || tries >= 3 || !this.o.node.readyToLead()) throw e;
+      }
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      while (this.queue.length > 0) this.flushBatch(this.queue.splice(0, this.o.maxBatch));
+    });
+  }
+
+  private flushBatch(batch: { req: Request; waiter: Waiter }[]): void {
+    const data = encodeProposal(this.o.newId(), this.wrapped(encodeRequests(batch.map((b) => b.req))));
+    for (const b of batch) this.track(b.req.requestId, b.waiter);
+    this.o.node.propose(data).catch((e: unknown) => {
+      for (const b of batch) this.fail(b.req.requestId, e);
+    });
+  }
+
+  private track(requestId: bigint, w: Waiter): void {
+    const timer = this.o.timers.set(
+      () =>
+        this.fail(
+          requestId,
+          sealError(Err.ProposalFailed, 'the proposal was not applied in time; outcome unknown'),
+        ),
+      this.o.proposalTimeoutMs,
+    );
+    this.waiting.set(requestId, {
+      resolve: (r) => {
+        this.o.timers.clear(timer);
+        w.resolve(r);
+      },
+      reject: (e) => {
+        this.o.timers.clear(timer);
+        w.reject(e);
+      },
+    });
+  }
+
+  private settle(r: RequestResult): void {
+    const w = this.waiting.get(r.requestId);
+    if (w === undefined) return;
+    this.waiting.delete(r.requestId);
+    w.resolve(r);
+  }
+
+  private fail(requestId: bigint, e: unknown): void {
+    const w = this.waiting.get(requestId);
+    if (w === undefined) return;
+    this.waiting.delete(requestId);
+    w.reject(e);
+  }
+
+  waitApplied(index: bigint): Promise<void> {
+    if (index <= this.applied) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+}
+
+/**
+ * Keys written by requests this leader submitted and has not seen applied.
+ * Transactions that read them wait instead of proposing a sure conflict, so a
+ * hot key is updated once per apply rather than livelocking its writers.
+ */
+class InflightWrites {
+  private readonly byKey = new Map<string, Promise<void>>();
+  private flushing: Promise<void> | undefined;
+
+  blockers(reads: Uint8Array[]): Promise<void>[] {
+    const out: Promise<void>[] = [];
+    if (this.flushing !== undefined) out.push(this.flushing);
+    for (const k of reads) {
+      const p = this.byKey.get(Buffer.from(k).toString('latin1'));
+      if (p !== undefined) out.push(p);
+    }
+    return out;
+  }
+
+  /** Marks the write set in flight; the returned function releases it. */
+  register(ops: WriteOp[]): () => void {
+    let release!: () => void;
+    const p = new Promise<void>((resolve) => (release = resolve));
+    const keys: string[] = [];
+    for (const op of ops) {
+      if (op.kind === 'flush') this.flushing = p;
+      else {
+        const k = Buffer.from(op.key).toString('latin1');
+        keys.push(k);
+        this.byKey.set(k, p);
+      }
+    }
+    return () => {
+      for (const k of keys) if (this.byKey.get(k) === p) this.byKey.delete(k);
+      if (this.flushing === p) this.flushing = undefined;
+      release();
+    };
+  }
+}

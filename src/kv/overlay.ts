@@ -1,0 +1,114 @@
+import type { Mvcc } from '../storage/index.ts';
+import type { WriteOp } from './request.ts';
+
+export interface StoredValue {
+  value: Uint8Array;
+  /** Absolute expiry in ms; 0n = none. */
+  expireAtMs: bigint;
+}
+
+/**
+ * What a transaction body sees: a snapshot of the store at one read timestamp
+ * plus its own buffered writes. Reads of keys the body has not written itself
+ * form the OCC read set, validated when the writes apply.
+ */
+export interface KvTx {
+  readonly nowMs: number;
+  get(key: Uint8Array): StoredValue | undefined;
+  put(key: Uint8Array, value: Uint8Array, expireAtMs: bigint): void;
+  del(key: Uint8Array): void;
+  /** Deletes every key (FLUSHDB). */
+  flush(): void;
+  /** Live keys in byte order strictly after `after`, at most `limit`. */
+  keysAfter(after: Uint8Array | undefined, limit: number): Uint8Array[];
+}
+
+type Pending = StoredValue | null;
+
+const asKey = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
+const fromKey = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
+
+/** A KvTx over an Mvcc snapshot, collecting the read set and the write ops. */
+export class Overlay implements KvTx {
+  private readonly writes = new Map<string, Pending>();
+  private readonly reads = new Map<string, Uint8Array>();
+  private flushed = false;
+
+  constructor(
+    private readonly mvcc: Mvcc,
+    readonly readTs: bigint,
+    readonly nowMs: number,
+  ) {}
+
+  get(key: Uint8Array): StoredValue | undefined {
+    const k = asKey(key);
+    const w = this.writes.get(k);
+    if (w !== undefined) return w ?? undefined;
+    if (this.flushed) return undefined;
+    this.reads.set(k, key);
+    const v = this.mvcc.get(key, { ts: this.readTs, nowMs: BigInt(this.nowMs) });
+    return v === undefined ? undefined : { value: v.value, expireAtMs: v.expireAt };
+  }
+
+  put(key: Uint8Array, value: Uint8Array, expireAtMs: bigint): void {
+    this.writes.set(asKey(key), { value, expireAtMs });
+  }
+
+  del(key: Uint8Array): void {
+    this.writes.set(asKey(key), null);
+  }
+
+  flush(): void {
+    this.flushed = true;
+    this.writes.clear();
+  }
+
+  keysAfter(after: Uint8Array | undefined, limit: number): Uint8Array[] {
+    const a = after === undefined ? undefined : asKey(after);
+    const fromStore = this.flushed
+      ? []
+      : this.mvcc
+          .scan({
+            ...(after === undefined ? {} : { start: successor(after) }),
+            ts: this.readTs,
+            nowMs: BigInt(this.nowMs),
+            limit: limit + this.writes.size,
+          })
+          .map((v) => asKey(v.key));
+    const all = new Set(fromStore);
+    for (const [k, w] of this.writes) {
+      if (w === null) all.delete(k);
+      else if (a === undefined || k > a) all.add(k);
+    }
+    return [...all].sort().slice(0, limit).map(fromKey);
+  }
+
+  get hasWrites(): boolean {
+    return this.flushed || this.writes.size > 0;
+  }
+
+  /** Keys read from the snapshot (not from the body's own writes): the OCC read set. */
+  readSet(): Uint8Array[] {
+    return [...this.reads.values()];
+  }
+
+  /** The write set in apply order: a flush first, then puts and deletes. */
+  ops(): WriteOp[] {
+    const ops: WriteOp[] = this.flushed ? [{ kind: 'flush' }] : [];
+    for (const [k, w] of this.writes) {
+      ops.push(
+        w === null
+          ? { kind: 'delete', key: fromKey(k) }
+          : { kind: 'put', key: fromKey(k), value: w.value, expireAtMs: w.expireAtMs },
+      );
+    }
+    return ops;
+  }
+}
+
+/** The smallest key strictly greater than `k` (k ‖ 0x00). */
+function successor(k: Uint8Array): Uint8Array {
+  const out = new Uint8Array(k.length + 1);
+  out.set(k);
+  return out;
+}

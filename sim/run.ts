@@ -10,7 +10,7 @@ import { type Envelope, SimNet } from './net.ts';
 import { drawNetFaultPlan, NetChaos } from './netfaults.ts';
 import { streamFor } from './prng.ts';
 import { Scheduler } from './queue.ts';
-import { SmokeClient } from './smoke/client.ts';
+import { type ClientConfig, SmokeClient } from './smoke/client.ts';
 import { describeMsg, type SmokeMsg } from './smoke/protocol.ts';
 import { SmokeBackup, SmokePrimary } from './smoke/server.ts';
 import { failLine, faultLine, fmtEv, fmtTime, passLine, statusLine, Trace } from './trace.ts';
@@ -89,8 +89,13 @@ function buildWorld(seed: number, opts: RunOptions, workloadMs: number): World {
   };
   route.set(PRIMARY, primary);
   for (const b of backups) route.set(b.id, b);
-  let opId = 0;
-  const cfg = {
+  const clients = makeClients(seed, { sched, net, route, emit }, clientConfig(opts, workloadMs));
+  const chaos = new NetChaos(sched, net, streamFor(seed, 'net.chaos'), plan, SERVERS, () => PRIMARY);
+  return { sched, trace, primary, backups, clients, chaos };
+}
+
+function clientConfig(opts: RunOptions, workloadMs: number): ClientConfig {
+  return {
     registerKeys: 4,
     listKeys: 2,
     timeoutMs: 250,
@@ -99,17 +104,27 @@ function buildWorld(seed: number, opts: RunOptions, workloadMs: number): World {
     stopAtMs: workloadMs,
     readTargets: opts.bug === 'stale-read' ? SERVERS : [PRIMARY],
   };
-  const clients = CLIENTS.map((id) => {
+}
+
+interface Wiring {
+  readonly sched: Scheduler;
+  readonly net: SimNet<SmokeMsg>;
+  readonly route: Map<number, { receive(from: number, m: SmokeMsg): void }>;
+  readonly emit: (text: string) => void;
+}
+
+function makeClients(seed: number, w: Wiring, cfg: ClientConfig): SmokeClient[] {
+  const { sched, net } = w;
+  let opId = 0;
+  return CLIENTS.map((id) => {
     const log = (text: string): void =>
-      emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} c${id} ${text}`);
+      w.emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} c${id} ${text}`);
     const clock = new NodeClock(sched, drawRate(streamFor(seed, `clock.${id}`), CLOCK_RHO_PPM));
     const rand = streamFor(seed, `client.${id}`);
     const c = new SmokeClient(id, PRIMARY, { net, sched, rand, clock }, cfg, log, () => opId++);
-    route.set(id, { receive: (_from, m) => c.receive(m) });
+    w.route.set(id, { receive: (_from, m) => c.receive(m) });
     return c;
   });
-  const chaos = new NetChaos(sched, net, streamFor(seed, 'net.chaos'), plan, SERVERS, () => PRIMARY);
-  return { sched, trace, primary, backups, clients, chaos };
 }
 
 function status(primary: SmokePrimary, backups: readonly SmokeBackup[]): string {

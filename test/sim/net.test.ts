@@ -142,4 +142,26 @@ describe('sim network', () => {
     assert.deepEqual(a, run(11));
     assert.notDeepEqual(a, run(12));
   });
+
+  test('stopping chaos heals partitions and releases clogged traffic', () => {
+    const s = setup(CALM_NET, 3);
+    const rand = new Prng(3);
+    const plan = { ...drawNetFaultPlan(rand), everyMs: 10, minHoldMs: 10_000, maxHoldMs: 10_000 };
+    const clogged = new NetChaos(s.sched, s.net, rand, { ...plan, kinds: ['clog'] }, [1, 2, 3]);
+    clogged.start();
+    s.sched.run(15);
+    const node = [1, 2, 3].find((n) => s.net.isClogged(n))!;
+    assert.ok(node !== undefined);
+    s.net.send(node, node === 1 ? 2 : 1, 'held');
+    clogged.stop();
+    s.sched.run(30);
+    assert.ok([1, 2, 3].every((n) => !s.net.isClogged(n)));
+    assert.deepEqual(payloads(s.got), ['held']);
+    const cut = new NetChaos(s.sched, s.net, rand, { ...plan, kinds: ['isolate'] }, [1, 2, 3]);
+    cut.start();
+    s.sched.run(50);
+    assert.ok([1, 2, 3].some((a) => [1, 2, 3].some((b) => s.net.isBlocked(a, b))));
+    cut.stop();
+    assert.ok([1, 2, 3].every((a) => [1, 2, 3].every((b) => !s.net.isBlocked(a, b))));
+  });
 });

@@ -170,6 +170,8 @@ export interface ClusterStatus {
   appliedIndex: bigint;
   /** The node that answered. */
   nodeId: string;
+  /** Redis listener of the node that answered; followers forward client commands to the leader's. */
+  redisAddr: string;
 }
 
 export interface AddLearnerRequest {

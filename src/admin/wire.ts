@@ -378,6 +378,7 @@ export function encodeClusterStatus(s: ClusterStatus): WireObject {
     commit_index: s.commitIndex.toString(),
     applied_index: s.appliedIndex.toString(),
     node_id: s.nodeId,
+    redis_addr: s.redisAddr,
   };
 }
 
@@ -400,6 +401,7 @@ export function decodeClusterStatus(v: unknown): ClusterStatus {
     commitIndex: u64(o, 'commit_index'),
     appliedIndex: u64(o, 'applied_index'),
     nodeId: str(o, 'node_id'),
+    redisAddr: str(o, 'redis_addr'),
   };
 }
 

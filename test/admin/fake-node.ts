@@ -337,6 +337,7 @@ export class FakeClusterNode implements ClusterAdminHandler {
       commitIndex: this.index,
       appliedIndex: this.index,
       nodeId: this.nodeId,
+      redisAddr: '127.0.0.1:6379',
     };
   }
 

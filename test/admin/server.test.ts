@@ -91,6 +91,7 @@ class EchoHandler implements EncryptionAdminHandler, ClusterAdminHandler {
     commitIndex: U64_MAX - 5n,
     appliedIndex: 2n ** 53n + 3n,
     nodeId: 'n2',
+    redisAddr: '127.0.0.1:7002',
   };
 
   async admit(rpc: AdmittedRpc): Promise<void> {

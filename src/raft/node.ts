@@ -311,7 +311,10 @@ export class RaftNode {
    */
   async abort(): Promise<void> {
     if (this.state !== 'running') {
+      // Already stopped or failed: only release what a failed node left open.
       await this.loopDone;
+      await this.snapJobDone;
+      await this.disk.releaseAll();
       return;
     }
     this.state = 'aborted';

@@ -84,6 +84,8 @@ export interface ClusterOptions {
   n?: number;
   tickMs?: number;
   node?: Partial<RaftNodeOptions>;
+  /** Options for one member (applied after `node`). */
+  perNode?: (id: string) => Partial<RaftNodeOptions>;
   /** Wraps each node's disk or transport (instrumentation). */
   wrapDisk?: (id: string, d: Disk) => Disk;
   wrapTransport?: (id: string, t: NodeTransport) => NodeTransport;
@@ -156,6 +158,7 @@ export class Cluster {
         if (m.logs.length > 2000) m.logs.splice(0, 1000);
       },
       ...this.o.node,
+      ...this.o.perNode?.(m.id),
       ...extra,
     });
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
+import { ConfChangeType } from '../../../src/raft/core/types.ts';
 import { Cluster, ListFsm, waitFor } from './cluster.ts';
 
 let c: Cluster | undefined;
@@ -128,5 +129,45 @@ describe('RaftNode: 3 nodes over loopback TCP with real WALs', () => {
     assert.equal(refusals, 2);
     assertSameItems(c);
     assert.ok(vm.fsm.items.includes(`${index}:poison`));
+  });
+});
+
+describe('RaftNode: membership', () => {
+  test('a removal takes effect when applied, survives restarts (P31) and the group goes on without the node', async () => {
+    const changes: string[] = [];
+    c = new Cluster({
+      perNode: (id) => ({
+        onConfChange: (cc, conf) => changes.push(`${id}:${cc.node}:${conf.voters.join(',')}`),
+      }),
+    });
+    await c.start();
+    const leader = await c.waitLeader();
+    await c.waitAllApplied(await c.proposeMany('m', 10, 2));
+    const gone = c.ids.find((id) => id !== leader.id)!;
+    const keep = c.ids.filter((id) => id !== gone);
+    const { index } = await leader.proposeConfChange({
+      type: ConfChangeType.RemoveNode,
+      node: gone,
+      context: new Uint8Array(),
+    });
+    await c.waitAllApplied(index, keep);
+    for (const id of keep) assert.deepEqual(c.node(id).status().conf.voters, keep);
+    assert.ok(changes.some((s) => s.startsWith(`${keep[0]}:${gone}:`)));
+    await c.kill(gone);
+    const last = await c.proposeMany('after', 20, 4);
+    await c.waitAllApplied(last, keep);
+    // Restart with the durable FSM (conf entry already applied: replayed from the log) ...
+    await c.node(keep[0]!).stop();
+    await c.restart(keep[0]!);
+    assert.deepEqual(c.node(keep[0]!).status().conf.voters, keep);
+    // ... and with an empty one (the conf entry is applied again through the FSM path).
+    await c.node(keep[1]!).stop();
+    c.m(keep[1]!).fsm = new ListFsm();
+    await c.restart(keep[1]!);
+    await c.waitAllApplied(last, keep);
+    assert.deepEqual(c.node(keep[1]!).status().conf.voters, keep);
+    await c.waitLeader();
+    const more = await c.proposeMany('two', 10, 2);
+    await c.waitAllApplied(more, keep);
   });
 });

@@ -32,6 +32,7 @@ import { PendingReads } from './node/reads.ts';
 import { chunksOf, collect } from './node/snapshot-io.ts';
 import { TrackingDisk } from './node/tracking-disk.ts';
 import type { HaltInfo, NodeLogger, RaftNodeOptions, StopReason, TickSource } from './node/types.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from './transport/frame.ts';
 import { Wal } from './wal/wal.ts';
 
 export type * from './node/types.ts';
@@ -81,6 +82,7 @@ export class RaftNode {
   private wakeLoop: (() => void) | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private finish!: (r: StopReason) => void;
+  private ended = false;
   /** Settles once the node stopped, with why. */
   readonly done: Promise<StopReason>;
 
@@ -171,6 +173,8 @@ export class RaftNode {
       now: clock,
       applied,
       tickMs: o.tickMs ?? 100,
+      // P18: a proposal must fit in one transport frame with its message around it.
+      maxProposalBytes: o.raft?.maxProposalBytes ?? DEFAULT_MAX_FRAME_BYTES - 64 * 1024,
       logger: (line) => log('info', line),
     });
     const node = new RaftNode(o, disk, wal, store, core, applied);
@@ -646,6 +650,8 @@ export class RaftNode {
   }
 
   private end(state: State, reason: StopReason): void {
+    if (this.ended) return;
+    this.ended = true;
     this.state = state;
     this.reads.rejectAll(this.stoppedError());
     this.appliedWaiters.clear();

@@ -188,6 +188,10 @@ describe('RaftNode: a single-node group', () => {
       assert.ok((await node.readIndex()) >= last);
       assert.ok(node.leaseRead() >= last);
       assert.ok(node.leaseValid());
+      // P18: a proposal that cannot fit in one transport frame is refused at once.
+      await assert.rejects(node.propose(new Uint8Array(16 * 1024 * 1024)), (e: unknown) =>
+        isSealError(e, Err.ProposalTooLarge),
+      );
       assert.equal((await node.stop()).kind, 'stopped');
       await assert.rejects(node.readIndex(), (e: unknown) => isSealError(e));
 

@@ -70,7 +70,10 @@ export class RaftNode {
   private term = 0;
   private readonly leaderCbs: ((lead: NodeId, term: number) => void)[] = [];
   private readonly reads: PendingReads;
-  private readonly appliedWaiters = new Map<number, (() => void)[]>();
+  private readonly appliedWaiters = new Map<
+    number,
+    { resolve: () => void; reject: (e: unknown) => void }[]
+  >();
   /** Membership as of each applied conf change since the snapshot, oldest first. */
   private confHistory: { index: number; conf: ConfState }[];
   private readonly snapSending = new Set<NodeId>();
@@ -284,9 +287,8 @@ export class RaftNode {
     if (this.state !== 'running') return Promise.reject(this.stoppedError());
     return new Promise((resolve, reject) => {
       const list = this.appliedWaiters.get(index) ?? [];
-      list.push(resolve);
+      list.push({ resolve, reject });
       this.appliedWaiters.set(index, list);
-      void this.done.then(() => reject(this.stoppedError()));
     });
   }
 
@@ -552,7 +554,7 @@ export class RaftNode {
     for (const [i, list] of this.appliedWaiters) {
       if (i > index) continue;
       this.appliedWaiters.delete(i);
-      for (const resolve of list) resolve();
+      for (const w of list) w.resolve();
     }
   }
 
@@ -653,8 +655,11 @@ export class RaftNode {
     if (this.ended) return;
     this.ended = true;
     this.state = state;
-    this.reads.rejectAll(this.stoppedError());
+    const err = this.stoppedError();
+    this.reads.rejectAll(err);
+    const waiters = [...this.appliedWaiters.values()].flat();
     this.appliedWaiters.clear();
+    for (const w of waiters) w.reject(err);
     this.finish(reason);
   }
 }

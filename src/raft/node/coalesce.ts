@@ -9,25 +9,33 @@ import { type Message, messageSize } from '../core/messages.ts';
  */
 export function coalesceAppends(msgs: readonly Message[], maxBytes: number): Message[] {
   const out: Message[] = [];
-  const lastTo = new Map<string, number>();
+  /** Per peer: position in `out` of its latest message and, if that is an open run of appends, its size. */
+  const latest = new Map<string, { at: number; bytes: number; owned: boolean }>();
   for (const m of msgs) {
-    const at = lastTo.get(m.to);
-    const prev = at === undefined ? undefined : out[at];
-    if (prev !== undefined && at !== undefined && canMerge(prev, m, maxBytes)) {
-      out[at] = { ...prev, entries: prev.entries.concat(m.entries), commit: Math.max(prev.commit, m.commit) };
-      continue;
+    const l = latest.get(m.to);
+    const prev = l === undefined ? undefined : out[l.at];
+    if (l !== undefined && prev !== undefined && continues(prev, m)) {
+      const size = messageSize(m);
+      if (l.bytes + size <= maxBytes) {
+        // Copy the first message's entry array once, then append in place.
+        const merged = l.owned ? prev : { ...prev, entries: prev.entries.slice() };
+        for (const e of m.entries) merged.entries.push(e);
+        merged.commit = Math.max(merged.commit, m.commit);
+        out[l.at] = merged;
+        l.bytes += size;
+        l.owned = true;
+        continue;
+      }
     }
-    lastTo.set(m.to, out.length);
+    latest.set(m.to, { at: out.length, bytes: messageSize(m), owned: false });
     out.push(m);
   }
   return out;
 }
 
-function canMerge(a: Message, b: Message, maxBytes: number): boolean {
+function continues(a: Message, b: Message): boolean {
   if (a.type !== 'App' || b.type !== 'App' || a.term !== b.term) return false;
   if (b.index !== a.index + a.entries.length) return false;
   const last = a.entries[a.entries.length - 1];
-  const prevTerm = last === undefined ? a.logTerm : last.term;
-  if (b.logTerm !== prevTerm) return false;
-  return messageSize(a) + messageSize(b) <= maxBytes;
+  return b.logTerm === (last === undefined ? a.logTerm : last.term);
 }

@@ -26,6 +26,7 @@ import {
   type NodeId,
   type Snapshot,
 } from './core/types.ts';
+import { joinPath } from './disk/disk.ts';
 import { LogStore } from './log-store.ts';
 import { coalesceAppends } from './node/coalesce.ts';
 import { PendingReads } from './node/reads.ts';
@@ -33,6 +34,7 @@ import { chunksOf, collect } from './node/snapshot-io.ts';
 import { TrackingDisk } from './node/tracking-disk.ts';
 import type { HaltInfo, NodeLogger, RaftNodeOptions, StopReason, TickSource } from './node/types.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from './transport/frame.ts';
+import { decodeSnapshotFile, snapFileName } from './wal/snapfile.ts';
 import { Wal } from './wal/wal.ts';
 
 export type * from './node/types.ts';
@@ -40,6 +42,10 @@ export type * from './node/types.ts';
 type State = 'running' | 'stopping' | 'stopped' | 'aborted' | 'halted' | 'failed';
 
 const EMPTY = new Uint8Array(0);
+
+function metaOnly(s: Snapshot): Snapshot {
+  return { meta: s.meta, data: EMPTY };
+}
 
 const defaultTicker: TickSource = (fn, ms) => {
   const h = setInterval(fn, ms);
@@ -149,7 +155,8 @@ export class RaftNode {
     const store = new LogStore({
       hardState: state.hardState,
       bootstrap: { voters: [...o.voters], learners: [] },
-      snapshot: state.snapshot,
+      // The image itself stays on disk; it is read back only to send it (bounded memory).
+      snapshot: state.snapshot === undefined ? undefined : metaOnly(state.snapshot),
       entries: state.entries,
     });
     let applied = await o.fsm.appliedIndex();
@@ -275,6 +282,12 @@ export class RaftNode {
   /** Held log entries in [lo, hi), e.g. for startup scans; lo must be ≥ the first held index. */
   entries(lo: number, hi: number): Entry[] {
     return this.store.entries(lo, Math.min(hi, this.store.lastIndex() + 1), Number.POSITIVE_INFINITY);
+  }
+
+  /** What the in-memory log holds (bounded by snapshotEvery + snapshotRetain once snapshots run). */
+  logStats(): { entries: number; bytes: number; snapshotIndex: number; snapshotBytesInMemory: number } {
+    const snap = this.store.snapshot();
+    return { ...this.store.size, snapshotIndex: snap.meta.index, snapshotBytesInMemory: snap.data.length };
   }
 
   get firstIndex(): number {
@@ -451,7 +464,7 @@ export class RaftNode {
         sync: true,
         snapshot: { meta: s.meta, mode: 'install' },
       });
-      this.store.installSnapshot(s);
+      this.store.installSnapshot(metaOnly(s));
       this.confHistory = [{ index: s.meta.index, conf: s.meta.conf }];
     } else if (rd.entries.length > 0 || rd.hardState !== undefined) {
       await this.wal.save(rd.hardState, rd.entries, { sync: rd.mustSync });
@@ -474,16 +487,28 @@ export class RaftNode {
     const snap = m.snapshot;
     if (snap === undefined || this.snapSending.has(m.to)) return;
     this.snapSending.add(m.to);
-    const meta = encodeMessage({ ...m, snapshot: { meta: snap.meta, data: EMPTY } });
     const to = m.to;
-    this.log('info', 'sending snapshot', { to, index: snap.meta.index, bytes: snap.data.length });
-    this.o.transport.sendSnapshot(to, meta, chunksOf(snap.data, this.r.snapshotChunkBytes)).then(
-      () => this.snapshotSent(to, true),
-      (e: unknown) => {
-        this.log('warn', 'snapshot transfer failed', { to, error: String(e) });
-        this.snapshotSent(to, false);
-      },
-    );
+    const meta = encodeMessage({ ...m, snapshot: { meta: snap.meta, data: EMPTY } });
+    this.readSnapshotData(snap)
+      .then((data) => {
+        this.log('info', 'sending snapshot', { to, index: snap.meta.index, bytes: data.length });
+        return this.o.transport.sendSnapshot(to, meta, chunksOf(data, this.r.snapshotChunkBytes));
+      })
+      .then(
+        () => this.snapshotSent(to, true),
+        (e: unknown) => {
+          this.log('warn', 'snapshot transfer failed', { to, error: String(e) });
+          this.snapshotSent(to, false);
+        },
+      );
+  }
+
+  /** The log store holds snapshot metadata only; the image is read from its durable file. */
+  private async readSnapshotData(snap: Snapshot): Promise<Uint8Array> {
+    if (snap.data.length > 0 || snap.meta.index === 0) return snap.data;
+    const path = joinPath(this.o.dir, snapFileName(snap.meta.index, snap.meta.term));
+    // A newer snapshot may have purged this file: the transfer fails and the core retries.
+    return decodeSnapshotFile(await this.disk.readFile(path)).data;
   }
 
   private snapshotSent(to: NodeId, ok: boolean): void {
@@ -606,7 +631,7 @@ export class RaftNode {
       if (snap.meta.index <= this.store.snapshot().meta.index) return;
       await this.wal.save(undefined, [], { sync: true, snapshot: { meta: snap.meta, mode: 'compact' } });
       if (this.state !== 'running') return;
-      this.store.setSnapshot(snap);
+      this.store.setSnapshot(metaOnly(snap));
       this.store.compact(snap.meta.index - this.r.snapshotRetain);
       this.trimConfHistory();
       this.log('info', 'snapshot taken', { index: snap.meta.index, firstIndex: this.store.firstIndex() });

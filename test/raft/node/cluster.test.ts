@@ -79,6 +79,11 @@ describe('RaftNode: 3 nodes over loopback TCP with real WALs', () => {
     await c.waitAllApplied(last, live);
     const l = c.leader()!;
     await waitFor('leader compaction', () => l.firstIndex > c!.m(lagger).fsm.applied + 1);
+    // Memory stays bounded: about snapshotEvery + retain entries, no snapshot image held.
+    const stats = l.logStats();
+    assert.ok(stats.snapshotIndex > 0);
+    assert.ok(stats.entries <= 200 + 20 + 64, JSON.stringify(stats));
+    assert.equal(stats.snapshotBytesInMemory, 0);
     await c.restart(lagger);
     await c.waitAllApplied(last);
     assert.ok(c.m(lagger).fsm.restores >= 1, 'the lagging node restored a snapshot');

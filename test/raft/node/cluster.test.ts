@@ -176,3 +176,42 @@ describe('RaftNode: membership', () => {
     await c.waitAllApplied(more, keep);
   });
 });
+
+describe('RaftNode: lost snapshot transfers (P29)', () => {
+  test('a failed transfer is reported to the core and the snapshot is sent again', async () => {
+    let failures = 0;
+    let sent = 0;
+    c = new Cluster({
+      node: { snapshotEvery: 100, snapshotRetain: 10 },
+      wrapTransport: (_id, t) => ({
+        send: (to, p) => t.send(to, p),
+        onMessage: (h) => t.onMessage(h),
+        onUnreachable: (h) => t.onUnreachable(h),
+        onSnapshot: (h) => t.onSnapshot(h),
+        close: () => t.close(),
+        sendSnapshot: (to, meta, chunks) => {
+          sent++;
+          if (failures === 0) {
+            failures++;
+            return Promise.reject(new Error('simulated transfer failure'));
+          }
+          return t.sendSnapshot(to, meta, chunks);
+        },
+      }),
+    });
+    await c.start();
+    await c.waitLeader();
+    await c.waitAllApplied(await c.proposeMany('q', 10, 2));
+    const lagger = c.ids.find((id) => id !== c!.leader()!.id)!;
+    await c.kill(lagger);
+    const last = await c.proposeMany('r', 300, 32);
+    const l = c.leader()!;
+    await waitFor('compaction', () => l.firstIndex > c!.m(lagger).fsm.applied + 1);
+    await c.restart(lagger);
+    await c.waitAllApplied(last);
+    assert.equal(failures, 1);
+    assert.ok(sent >= 2, `${sent} transfers`);
+    assert.ok(c.m(lagger).fsm.restores >= 1);
+    assertSameItems(c);
+  });
+});

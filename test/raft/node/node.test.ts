@@ -233,3 +233,32 @@ describe('RaftNode: reads and leadership transfer', () => {
     await assert.rejects(leader.propose(new Uint8Array([1])), (e: unknown) => isSealError(e, Err.NotLeader));
   });
 });
+
+describe('RaftNode: startup guards', () => {
+  test('a state machine applied beyond the recovered log is refused (P21/P22), and the directory is left usable', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'sealkv-raft-guard-'));
+    try {
+      const fsm = new ListFsm();
+      fsm.applied = 1000;
+      const opts = {
+        id: 'g',
+        voters: ['g'],
+        dir,
+        disk: new NodeDisk(),
+        transport: loneTransport(),
+        fsm,
+        tickMs: 10,
+      };
+      await assert.rejects(RaftNode.start(opts), (e: unknown) => isSealError(e, Err.WalCorrupt));
+      fsm.applied = 0;
+      const node = await RaftNode.start(opts);
+      assert.ok(node.isRunning);
+      await node.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { registerRemoteEncryptionVerbs } from './admin-encryption-remote.ts';
 import { registerAuditCommand } from './audit.ts';
 import { registerDoctorCommand } from './doctor.ts';
 import { registerKekCommands } from './kek.ts';
+import { registerServerCommand } from './server.ts';
 
 /**
  * The one place that lists every CLI verb. Each family lives in its own module
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
       process.stderr.write('sealkv demo: the replicated node is not built yet; see README "Status".\n');
       process.exitCode = 0;
     });
+  registerServerCommand(program);
   registerKekCommands(program);
   registerLocalEncryptionVerbs(program);
   registerRemoteEncryptionVerbs(program);

@@ -16,6 +16,11 @@ export interface ConsensusNode {
   propose(data: Uint8Array): Promise<void>;
   /** An index a read must wait for: confirmed by a quorum round or a valid lease. */
   readIndex(): Promise<bigint>;
+  /**
+   * Re-checked after a read-only body ran (raft.md P34): a lease that expired
+   * while the state machine was read (a pause) must not serve the result.
+   */
+  readStillValid(): boolean;
 }
 
 export interface CoordinatorOptions {
@@ -124,22 +129,33 @@ export class Coordinator {
 
   async transact<T>(body: (tx: KvTx) => T, watches: WatchSpec[] = []): Promise<TransactResult<T>> {
     let conflicts = 0;
+    let confirmedTs: bigint | undefined;
     const deadline = this.o.nowMs() + this.o.proposalTimeoutMs;
     for (;;) {
-      const readTs = await this.readTimestamp();
+      this.requireLeader();
+      // Writes run on the local snapshot: OCC at apply rejects a stale read, so
+      // they need no read-index round. Read-only bodies are confirmed below.
+      const readTs = confirmedTs ?? this.o.lastCommitTs();
       const overlay = new Overlay(this.o.mvcc, readTs, this.o.nowMs());
       if (watches.some((w) => this.changedSince(w))) return { ok: false, watchFailed: true };
       const value = body(overlay);
-      if (!overlay.hasWrites) return { ok: true, value };
+      if (!overlay.hasWrites) {
+        if (confirmedTs !== undefined && this.o.node.readStillValid()) return { ok: true, value };
+        confirmedTs = await this.readTimestamp();
+        if (confirmedTs === readTs && this.o.node.readStillValid()) return { ok: true, value };
+        continue;
+      }
       const reads = overlay.readSet();
       for (const w of watches) reads.push(...w.keys);
       // A read of a key that an in-flight request of this leader writes would
       // only conflict at apply: wait for that request, then run the body again.
       const blockers = this.inflight.blockers(reads);
       if (blockers.length > 0) {
-        if (this.o.nowMs() > deadline)
+        if (this.o.nowMs() > deadline) {
           throw sealError(Err.ProposalFailed, 'timed out waiting for in-flight writes to the same keys');
+        }
         await Promise.all(blockers);
+        confirmedTs = undefined;
         continue;
       }
       const ops = overlay.ops();
@@ -165,6 +181,7 @@ export class Coordinator {
           `transaction still conflicted after ${this.o.maxRetries} retries`,
         );
       }
+      confirmedTs = undefined;
     }
   }
 

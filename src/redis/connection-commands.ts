@@ -1,8 +1,10 @@
+import { SealError } from '../util/errors.ts';
 import { parseInt64, upper } from './commands/args.ts';
 import { E, ReplyError } from './commands/errors.ts';
-import { COMMANDS } from './commands/registry.ts';
+import { COMMANDS, sealErrorReply } from './commands/registry.ts';
 import { arr, bulk, int, NIL, OK, type Reply } from './commands/types.ts';
 import type { Connection, ConnectionContext } from './connection.ts';
+import { decodeForwardedTxn, READTS_CMD, TXN_CMD } from './forwarding.ts';
 
 export const SEALKV_VERSION = '0.1.0';
 /** The Redis version whose command semantics sealkv follows; clients gate features on it. */
@@ -23,6 +25,8 @@ const LOCAL = new Set([
   'punsubscribe',
   'publish',
   'reset',
+  READTS_CMD.toLowerCase(),
+  TXN_CMD.toLowerCase(),
 ]);
 
 /** Connection-level commands: everything that is not a keyspace command. */
@@ -43,6 +47,7 @@ export class ConnectionCommands {
       return await this.dispatch(name, args);
     } catch (e) {
       if (e instanceof ReplyError) return { t: 'error', s: e.reply };
+      if (e instanceof SealError) return { t: 'error', s: sealErrorReply(e) };
       throw e;
     }
   }
@@ -82,6 +87,13 @@ export class ConnectionCommands {
         for (const ch of a.slice(1)) this.subscribe(ch, name === 'psubscribe');
         this.conn.flush();
         return undefined;
+      case READTS_CMD.toLowerCase():
+        return bulk((await this.ctx.backend.watch([])).sinceTs.toString());
+      case TXN_CMD.toLowerCase(): {
+        const { cmds, watches } = decodeForwardedTxn(a);
+        const replies = await this.ctx.backend.transaction(cmds, watches);
+        return replies === null ? { t: 'array', items: null } : arr(replies);
+      }
       case 'unsubscribe':
       case 'punsubscribe':
         this.unsubscribe(a.slice(1), name === 'punsubscribe');

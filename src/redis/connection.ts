@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
+import { SealError } from '../util/errors.ts';
 import type { Backend, PubSub, Subscriber, Watch } from './backend.ts';
 import { E } from './commands/errors.ts';
-import { checkArity, lookup } from './commands/registry.ts';
+import { checkArity, lookup, sealErrorReply } from './commands/registry.ts';
 import { arr, bulk, OK, type Reply } from './commands/types.ts';
 import { ConnectionCommands } from './connection-commands.ts';
 import { ReplyWriter, RespCommandParser, type RespLimits, RespProtocolError } from './resp/index.ts';
@@ -197,7 +198,7 @@ export class Connection implements Subscriber {
       replies.push(bad);
       if (bad === undefined) ready.push(cmd);
     }
-    const results = ready.length > 0 ? await this.ctx.backend.run(ready) : [];
+    const results = ready.length > 0 ? await orErrors(this.ctx.backend.run(ready), ready.length) : [];
     let k = 0;
     for (const r of replies) this.writer.reply(r ?? results[k++]!);
   }
@@ -234,7 +235,7 @@ export class Connection implements Subscriber {
     if (spec !== undefined) {
       const bad = checkArity(spec, args);
       if (bad !== undefined) return bad;
-      return (await this.ctx.backend.run([args]))[0]!;
+      return (await orErrors(this.ctx.backend.run([args]), 1))[0]!;
     }
     return this.local.run(name, args);
   }
@@ -283,7 +284,12 @@ export class Connection implements Subscriber {
   private async watch(args: Buffer[]): Promise<Reply> {
     if (this.multi !== undefined) return { t: 'error', s: 'ERR WATCH inside MULTI is not allowed' };
     if (args.length < 2) return { t: 'error', s: E.arity('watch') };
-    this.watches.push(await this.ctx.backend.watch(args.slice(1)));
+    try {
+      this.watches.push(await this.ctx.backend.watch(args.slice(1)));
+    } catch (e) {
+      if (e instanceof SealError) return { t: 'error', s: sealErrorReply(e) };
+      throw e;
+    }
     return OK;
   }
 
@@ -315,5 +321,16 @@ export class Connection implements Subscriber {
   /** Used by connection commands that reply more than once (SUBSCRIBE). */
   write(r: Reply): void {
     this.writer.reply(r);
+  }
+}
+
+/** A failed backend call (no leader, lost leadership, timeout) answers every command with the error. */
+async function orErrors(p: Promise<Reply[]>, n: number): Promise<Reply[]> {
+  try {
+    return await p;
+  } catch (e) {
+    if (!(e instanceof SealError)) throw e;
+    const r: Reply = { t: 'error', s: sealErrorReply(e) };
+    return Array.from({ length: n }, () => r);
   }
 }

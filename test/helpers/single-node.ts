@@ -63,6 +63,10 @@ export class SingleNode implements ConsensusNode {
     return this.lastIndex;
   }
 
+  readStillValid(): boolean {
+    return true;
+  }
+
   private async applyPending(): Promise<void> {
     const entries = this.log.splice(0).map((e) => ({ index: e.index, term: 1n, type: 0, data: e.data }));
     if (entries.length === 0) return;

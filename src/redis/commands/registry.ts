@@ -40,14 +40,20 @@ export function execute(spec: CommandSpec, tx: CommandTx, args: Buffer[]): { rep
   }
 }
 
+/** Refusals a client should retry (no leader yet, leadership moving, cutover barrier, lease renewal). */
 const RETRYABLE = new Set([
   'ErrEnvelopeCutoverInProgress',
   'ErrWriterNotRegistered',
   'ErrStartupRotationPending',
+  'ErrNotLeader',
+  'ErrProposalFailed',
+  'ErrProposalDropped',
+  'ErrLeaderTransferring',
+  'ErrHlcLeaseExhausted',
 ]);
 
 /** interface.md §3: retryable encryption refusals as TRYAGAIN, integrity failures as ERR, both naming the code. */
 export function sealErrorReply(e: SealError): string {
-  const prefix = RETRYABLE.has(e.code) || e.code === 'ErrNotLeader' ? 'TRYAGAIN' : 'ERR';
+  const prefix = RETRYABLE.has(e.code) ? 'TRYAGAIN' : 'ERR';
   return `${prefix} ${e.message.replace(/[\r\n]+/g, ' ')}`;
 }

@@ -48,7 +48,9 @@ function set(tx: CommandTx, args: Buffer[]): Reply {
       expireAt = expireFromOption(tx, opt, args[++i]!, 'set');
     } else fail(E.syntax);
   }
-  const rec = tx.get(key);
+  // A plain SET is a blind write: reading the key would only add it to the
+  // transaction's read set and make concurrent writers of one key conflict.
+  const rec = get || cond !== undefined || keepTtl ? tx.get(key) : undefined;
   if (get && rec !== undefined && rec.value.type !== 'string') fail(E.wrongType);
   const old = rec?.value.type === 'string' ? rec.value.data : null;
   const exists = rec !== undefined;

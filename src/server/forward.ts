@@ -1,0 +1,125 @@
+import { connect, type Socket } from 'node:net';
+import type { Backend, Watch } from '../redis/backend.ts';
+import type { Reply } from '../redis/commands/types.ts';
+import { encodeForwardedTxn, READTS_CMD } from '../redis/forwarding.ts';
+import { encodeCommand, RespProtocolError, RespReplyParser } from '../redis/resp/index.ts';
+import { Err } from '../util/codes.ts';
+import { sealError } from '../util/errors.ts';
+
+/**
+ * A RESP connection from a follower to the leader's Redis listener. Commands
+ * are pipelined; replies come back in order and are matched FIFO.
+ */
+export class Upstream {
+  private socket: Socket | undefined;
+  private readonly parser = new RespReplyParser();
+  private waiting: { resolve(r: Reply): void; reject(e: unknown): void }[] = [];
+
+  constructor(readonly addr: { host: string; port: number }) {}
+
+  private open(): Socket {
+    if (this.socket !== undefined && !this.socket.destroyed) return this.socket;
+    const s = connect(this.addr.port, this.addr.host);
+    s.setNoDelay(true);
+    s.on('data', (chunk: Buffer) => {
+      this.parser.feed(chunk);
+      for (let r = this.parser.next(); r !== undefined; r = this.parser.next()) {
+        if (r instanceof RespProtocolError) {
+          this.failAll(sealError(Err.ProposalFailed, `leader sent a malformed reply: ${r.reply}`));
+          s.destroy();
+          return;
+        }
+        this.waiting.shift()?.resolve(r);
+      }
+    });
+    const fail = (e: unknown) => this.failAll(e);
+    s.on('error', fail);
+    s.on('close', () => fail(sealError(Err.NotLeader, 'connection to the leader closed')));
+    this.socket = s;
+    return s;
+  }
+
+  private failAll(e: unknown): void {
+    const ws = this.waiting;
+    this.waiting = [];
+    for (const w of ws) w.reject(e);
+    this.socket = undefined;
+  }
+
+  send(cmds: (Buffer | string)[][]): Promise<Reply[]> {
+    const s = this.open();
+    const out = cmds.map(
+      () =>
+        new Promise<Reply>((resolve, reject) => {
+          this.waiting.push({ resolve, reject });
+        }),
+    );
+    s.write(Buffer.concat(cmds.map((c) => encodeCommand(c))));
+    return Promise.all(out);
+  }
+
+  close(): void {
+    this.socket?.destroy();
+  }
+}
+
+/**
+ * The Backend of a node: local while this node leads, otherwise forwarded to
+ * the leader's Redis listener. With no known leader a command waits a little
+ * for one, then fails with TRYAGAIN.
+ */
+export class RoutingBackend implements Backend {
+  private upstream: Upstream | undefined;
+
+  constructor(
+    private readonly local: Backend,
+    private readonly route: () => Promise<
+      { local: true } | { local: false; addr: { host: string; port: number } }
+    >,
+  ) {}
+
+  private async target(): Promise<Upstream | undefined> {
+    const r = await this.route();
+    if (r.local) return undefined;
+    if (
+      this.upstream === undefined ||
+      this.upstream.addr.host !== r.addr.host ||
+      this.upstream.addr.port !== r.addr.port
+    ) {
+      this.upstream?.close();
+      this.upstream = new Upstream(r.addr);
+    }
+    return this.upstream;
+  }
+
+  async run(cmds: Buffer[][]): Promise<Reply[]> {
+    const up = await this.target();
+    return up === undefined ? this.local.run(cmds) : up.send(cmds);
+  }
+
+  async transaction(cmds: Buffer[][], watches: Watch[]): Promise<Reply[] | null> {
+    const up = await this.target();
+    if (up === undefined) return this.local.transaction(cmds, watches);
+    const [r] = await up.send([encodeForwardedTxn(cmds, watches)]);
+    if (r === undefined || r.t === 'error')
+      throw sealError(Err.ProposalFailed, r?.t === 'error' ? r.s : 'no reply from the leader');
+    return r.t === 'array' ? r.items : null;
+  }
+
+  async watch(keys: Buffer[]): Promise<Watch> {
+    const up = await this.target();
+    if (up === undefined) return this.local.watch(keys);
+    const [r] = await up.send([[READTS_CMD]]);
+    if (r?.t !== 'bulk' || r.b === null)
+      throw sealError(Err.ProposalFailed, 'the leader did not return a read timestamp');
+    return { keys, sinceTs: BigInt(r.b.toString()) };
+  }
+
+  info(): Record<string, string | number> {
+    return this.local.info();
+  }
+
+  close(): void {
+    this.upstream?.close();
+  }
+}

@@ -1,0 +1,278 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startAdminServer } from '../admin/server.ts';
+import { EncryptionApplier } from '../encryption/applier/index.ts';
+import { RaftEnvelope } from '../encryption/envelope/raft.ts';
+import { StorageEnvelope } from '../encryption/envelope/storage.ts';
+import { fullNodeId, nodeId16 } from '../encryption/identity.ts';
+import { NonceFactory } from '../encryption/nonce.ts';
+import { Coordinator } from '../kv/coordinator.ts';
+import { Fsm } from '../kv/fsm.ts';
+import { HybridLogicalClock } from '../kv/hlc.ts';
+import { LmdbRegistryStore } from '../kv/registry-store.ts';
+import { ConfChangeType, decodeConfChange, type Entry, EntryType } from '../raft/core/index.ts';
+import { NodeDisk } from '../raft/disk/index.ts';
+import { RaftNode, type StopReason } from '../raft/node.ts';
+import { Transport } from '../raft/transport/index.ts';
+import { KvBackend } from '../redis/kv-backend.ts';
+import { RedisServer } from '../redis/server.ts';
+import { type LmdbEngine, Mvcc, openLmdbEngine } from '../storage/index.ts';
+import { ClusterAdmin } from './cluster-admin.ts';
+import { formatHostPort, type ServerConfig } from './config.ts';
+import { EncryptionAdmin } from './encryption-admin.ts';
+import { RoutingBackend } from './forward.ts';
+import type { Logger } from './log.ts';
+import { MemberDirectory, parseContext } from './members.ts';
+import { type PreparedEncryption, prepareEncryption } from './startup.ts';
+
+const CLUSTER_ID = 'sealkv';
+
+/**
+ * One running node: store, FSM, Raft, coordinator, Redis and admin listeners,
+ * wired in the startup order of encryption.md §11 (guards first, then the
+ * store, then replay, then listeners).
+ */
+export class SealkvNode {
+  private leaderReady = false;
+  private stopping = false;
+  readonly done: Promise<StopReason>;
+
+  private constructor(
+    readonly config: ServerConfig,
+    private readonly log: Logger,
+    private readonly engine: LmdbEngine,
+    readonly raft: RaftNode,
+    private readonly transport: Transport,
+    readonly coordinator: Coordinator,
+    private readonly redis: RedisServer,
+    private readonly routing: RoutingBackend,
+    private readonly admin: { close(): Promise<void> },
+    readonly encryption: PreparedEncryption | undefined,
+  ) {
+    this.done = raft.done;
+  }
+
+  static async start(config: ServerConfig, log: Logger): Promise<SealkvNode> {
+    mkdirSync(config.dataDir, { recursive: true });
+    const writeWiring =
+      config.encryptionEnabled && config.kekFile !== undefined && config.sidecarPath !== undefined;
+    // Guards run before the store is opened for writing (§11); a refusal throws.
+    const enc =
+      config.encryptionEnabled || config.sidecarPath !== undefined
+        ? await prepareEncryption(config)
+        : undefined;
+    const engine = openLmdbEngine(join(config.dataDir, 'store'));
+    const self = { full: fullNodeId(config.id) };
+    const node16 = nodeId16(self.full);
+    let raftCutover = enc?.sidecar?.raftEnvelopeCutoverIndex ?? 0n;
+    let activeRaftKey = enc?.sidecar?.active.raft ?? 0;
+    const sealer =
+      writeWiring && enc !== undefined
+        ? new StorageEnvelope(enc.keystore, new NonceFactory(node16, enc.pinned.storage), () => ({
+            activeStorageKeyId: enc.stateCache.activeStorage,
+            envelopeActive: enc.stateCache.storageEnvelopeActive,
+          }))
+        : undefined;
+    const raftEnvelope =
+      writeWiring && enc !== undefined
+        ? new RaftEnvelope(enc.keystore, new NonceFactory(node16, enc.pinned.raft), () => activeRaftKey)
+        : undefined;
+    const mvcc = new Mvcc(engine, sealer === undefined ? {} : { sealer });
+    const applier = new EncryptionApplier({
+      registry: new LmdbRegistryStore(engine),
+      kek: enc?.kek,
+      keystore: enc?.keystore,
+      sidecarPath: writeWiring ? config.sidecarPath : undefined,
+      stateCache: enc?.stateCache,
+      pinnedEpochs: () => enc?.pinned ?? { storage: 0, raft: 0 },
+      clock: () => Date.now(),
+      installer: {
+        install: (cutover, keyId) => {
+          raftCutover = cutover;
+          activeRaftKey = keyId;
+        },
+      },
+    });
+    const hlc = new HybridLogicalClock({ nowMs: () => Date.now() });
+    const fsm = new Fsm({
+      mvcc,
+      engine,
+      applier,
+      ...(raftEnvelope === undefined ? {} : { raftEnvelope }),
+      raftCutoverIndex: () => raftCutover,
+      hlc,
+    });
+    const members = new MemberDirectory(engine);
+    await members.seed(config.peers);
+
+    const transport = new Transport({ id: config.id, clusterId: CLUSTER_ID });
+    if (config.raftAddr === undefined) throw new Error('--raft-addr is required');
+    await transport.listen(config.raftAddr.host, config.raftAddr.port);
+    for (const [id, a] of members.all()) if (id !== config.id) transport.addPeer(id, a.raft);
+
+    let coordinator!: Coordinator;
+    let viaLease = false;
+    let raft!: RaftNode;
+    const holder: { node?: SealkvNode } = {};
+    coordinator = new Coordinator({
+      node: {
+        readyToLead: () => holder.node?.leaderReady ?? false,
+        propose: async (data) => {
+          await raft.propose(data);
+        },
+        // A valid leader lease answers at once; otherwise a quorum round (ReadIndex).
+        readIndex: async () => {
+          viaLease = raft.leaseValid();
+          return BigInt(viaLease ? raft.leaseRead() : await raft.readIndex());
+        },
+        readStillValid: () => (viaLease ? raft.leaseValid() : raft.status().role === 'leader'),
+      },
+      mvcc,
+      hlc,
+      lastCommitTs: () => fsm.lastCommitTs(),
+      appliedIndex: fsm.appliedIndex(),
+      nowMs: () => Date.now(),
+      newId: () => randomBytes(8).readBigUInt64BE(),
+      wrap: (body) =>
+        raftCutover > 0n && raftEnvelope !== undefined ? raftEnvelope.wrapRaftPayload(body) : body,
+    });
+
+    const voters = config.peers.length > 0 ? config.peers.map((p) => p.id) : [config.id];
+    raft = await RaftNode.start({
+      id: config.id,
+      voters,
+      dir: join(config.dataDir, 'raft'),
+      disk: new NodeDisk(),
+      transport,
+      logger: (level, msg, details) => log(level, msg, details),
+      raft: { leaseReads: true },
+      fsm: {
+        appliedIndex: () => Number(fsm.appliedIndex()),
+        apply: async (entries: readonly Entry[]) => {
+          await recordMembers(entries, members, transport, config.id);
+          const report = await fsm.apply(entries);
+          coordinator.onApplied(report);
+          holder.node?.noteApplied(entries);
+          if (report.halt === undefined) return undefined;
+          return {
+            halt: { index: Number(report.halt.index), code: report.halt.code, detail: report.halt.detail },
+          };
+        },
+        snapshot: async () => {
+          const s = await fsm.snapshot();
+          return { index: Number(s.index), chunks: s.chunks };
+        },
+        restore: async (_meta, chunks) => {
+          await fsm.restore(chunks);
+        },
+      },
+    });
+
+    const kv = new KvBackend({ coordinator, info: () => holder.node?.info() ?? {} });
+    const clusterAdmin = new ClusterAdmin(config, raft, members, () => holder.node?.redisAddress ?? '');
+    const routing = new RoutingBackend(kv, () => clusterAdmin.route(() => holder.node?.leaderReady ?? false));
+    const redis = new RedisServer({ backend: routing, log: (msg, fields) => log('warn', msg, fields) });
+    const admin = await startAdminServer({
+      host: config.adminAddr.host,
+      port: config.adminAddr.port,
+      encryption: new EncryptionAdmin(config, enc),
+      cluster: clusterAdmin,
+    });
+    const node = new SealkvNode(
+      config,
+      log,
+      engine,
+      raft,
+      transport,
+      coordinator,
+      redis,
+      routing,
+      admin,
+      enc,
+    );
+    holder.node = node;
+    raft.onLeaderChange((lead) => node.onLeaderChange(lead));
+    const bound = await redis.listen(config.redisAddr.host, config.redisAddr.port);
+    node.redisAddress = formatHostPort(bound);
+    log('info', 'node started', {
+      redis: node.redisAddress,
+      raft: formatHostPort(config.raftAddr),
+      admin: formatHostPort(config.adminAddr),
+      encryption: enc === undefined ? 'off' : 'capable',
+    });
+    return node;
+  }
+
+  redisAddress = '';
+
+  private onLeaderChange(lead: string): void {
+    if (lead !== this.config.id && this.leaderReady) {
+      this.leaderReady = false;
+      this.coordinator.onLeadershipLost();
+    }
+    this.log('info', 'leader changed', { leader: lead, term: this.raft.status().term });
+  }
+
+  /** The term-start rule: this node may propose once its own term-start entry applied. */
+  private noteApplied(entries: readonly Entry[]): void {
+    if (this.leaderReady) return;
+    const st = this.raft.status();
+    if (st.role !== 'leader') return;
+    if (entries.some((e) => e.term === st.term && e.data.length === 0 && e.type === EntryType.Normal)) {
+      this.leaderReady = true;
+      this.coordinator.onLeaderReady();
+      this.log('info', 'leader ready', { term: st.term });
+    }
+  }
+
+  info(): Record<string, string | number> {
+    const st = this.raft.status();
+    const enc = this.encryption;
+    const mode =
+      enc === undefined || enc.stateCache.activeStorage === 0
+        ? 'off'
+        : enc.stateCache.storageEnvelopeActive
+          ? 'storage'
+          : 'bootstrapped';
+    return {
+      role: st.role === 'leader' ? 'master' : 'slave',
+      leader: st.lead,
+      raft_term: st.term,
+      raft_commit_index: st.commit,
+      raft_applied_index: st.applied,
+      encryption: mode,
+    };
+  }
+
+  /** SIGTERM: stop accepting, let in-flight replies go out, flush, close. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.redis.close();
+    this.routing.close();
+    await this.admin.close();
+    await this.raft.stop();
+    await this.transport.close();
+    await this.engine.close();
+  }
+}
+
+/** Conf-change entries carry the member's addresses; record them before the change applies. */
+async function recordMembers(
+  entries: readonly Entry[],
+  members: MemberDirectory,
+  transport: Transport,
+  self: string,
+): Promise<void> {
+  for (const e of entries) {
+    if (e.type !== EntryType.ConfChange) continue;
+    const cc = decodeConfChange(e.data);
+    if (cc.type === ConfChangeType.AddLearner || cc.type === ConfChangeType.AddVoter) {
+      const addrs = parseContext(cc.context);
+      if (addrs === undefined) continue;
+      await members.set(cc.node, addrs);
+      if (cc.node !== self) transport.addPeer(cc.node, addrs.raft);
+    }
+  }
+}

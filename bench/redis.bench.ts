@@ -1,0 +1,284 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+import {
+  type ClusterSpec,
+  type LaunchedNode,
+  nodePlan,
+  startNode,
+  waitForLeader,
+} from '../src/server/launcher.ts';
+import type { BenchRow, BenchSuite } from './harness.ts';
+import { type RedisBenchResult, runRedisBenchmark } from './redis-benchmark.ts';
+
+// redis-benchmark SET/GET against redis-server with an fsync-per-write AOF (the
+// closest durability to a Raft commit that redis-server offers on one box) and
+// against a 3-node sealkv cluster on loopback, in the same invocation so both
+// see the same machine load. Followers forward to the leader; one run against a
+// follower shows what that hop costs.
+
+const CLIENTS = 50;
+const PIPELINES = [1, 16];
+const TARGET = '>= 0.3x redis-server';
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A base port whose Redis, raft and admin ranges (see nodePlan) are all free right now. */
+async function freeBasePort(nodes: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const spec: ClusterSpec = { nodes, dir: '', basePort: base };
+    const ports = nodePlan(spec).flatMap((n) =>
+      [n.redis, n.raft, n.admin].map((a) => Number(a.split(':')[1])),
+    );
+    let ok = true;
+    for (const p of ports) {
+      if (!(await portFree(p))) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return base;
+  }
+  throw new Error('no free port range for the sealkv cluster');
+}
+
+/** Resolves once the server answers PING with +PONG; rejects after `timeoutMs`. */
+async function waitForPong(port: number, timeoutMs: number, alive: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const dead = alive();
+    if (dead !== undefined) throw new Error(dead);
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = createConnection({ host: '127.0.0.1', port });
+      let buf = '';
+      const done = (v: boolean) => {
+        sock.destroy();
+        resolve(v);
+      };
+      sock.setTimeout(500, () => done(false));
+      sock.once('error', () => done(false));
+      sock.once('connect', () => sock.write('*1\r\n$4\r\nPING\r\n'));
+      sock.on('data', (d: Buffer) => {
+        buf += d.toString();
+        if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+      });
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`port ${port} did not answer PING within ${timeoutMs} ms`);
+}
+
+/** SIGTERM, then SIGKILL if the process is still there after `graceMs`. */
+async function stopProc(proc: ChildProcess, exited: Promise<unknown>, graceMs = 10_000): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => {
+    timer = setTimeout(() => r('late'), graceMs);
+  });
+  const outcome = await Promise.race([exited.then(() => 'exited' as const), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') {
+    proc.kill('SIGKILL');
+    await exited;
+  }
+}
+
+function exitedOf(proc: ChildProcess): Promise<number | string> {
+  return new Promise((res) => proc.once('exit', (code, sig) => res(code ?? sig ?? -1)));
+}
+
+type Label = 'redis-server' | 'sealkv leader' | 'sealkv follower';
+interface Measured {
+  label: Label;
+  pipeline: number;
+  results: RedisBenchResult[];
+}
+
+async function benchRedisServer(dir: string, n: number, timeoutMs: number): Promise<Measured[]> {
+  const dataDir = join(dir, 'redis');
+  mkdirSync(dataDir, { recursive: true });
+  const port = await freePort();
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--dir',
+    dataDir,
+  ];
+  const proc = spawn('/usr/bin/redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const keep = (d: Buffer) => {
+    log = (log + d.toString()).slice(-20_000);
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  const exited = exitedOf(proc);
+  try {
+    await waitForPong(port, 10_000, () =>
+      proc.exitCode !== null ? `redis-server exited ${proc.exitCode}: ${log}` : undefined,
+    );
+    const out: Measured[] = [];
+    for (const pipeline of PIPELINES) {
+      const results = await runRedisBenchmark({
+        port,
+        tests: ['set', 'get'],
+        requests: n,
+        clients: CLIENTS,
+        pipeline,
+        timeoutMs,
+      });
+      out.push({ label: 'redis-server', pipeline, results });
+    }
+    return out;
+  } finally {
+    await stopProc(proc, exited);
+  }
+}
+
+/** Fails fast with the node's stderr if any node exits while we wait for it. */
+function exitWatch(nodes: LaunchedNode[]): Promise<never> {
+  return Promise.race(
+    nodes.map((node) =>
+      node.exited.then((code) => {
+        throw new Error(
+          `sealkv ${node.id} exited (${code}) during the benchmark:\n${node.stderr().slice(-4000)}`,
+        );
+      }),
+    ),
+  );
+}
+
+async function benchSealkv(dir: string, n: number, timeoutMs: number): Promise<Measured[]> {
+  const spec: ClusterSpec = { nodes: 3, dir: join(dir, 'sealkv'), basePort: await freeBasePort(3) };
+  const nodes: LaunchedNode[] = [];
+  try {
+    for (let i = 0; i < spec.nodes; i++) nodes.push(startNode(spec, i));
+    const died = exitWatch(nodes);
+    died.catch(() => {}); // observed through the races below
+    const during = <T>(p: Promise<T>): Promise<T> => Promise.race([p, died]);
+
+    const leaderId = await during(waitForLeader(nodes, 60_000));
+    const leader = nodes.find((x) => x.id === leaderId);
+    const follower = nodes.find((x) => x.id !== leaderId);
+    if (leader === undefined || follower === undefined)
+      throw new Error(`leader ${leaderId} is not in the plan`);
+    const portOf = (addr: string) => Number(addr.split(':')[1]);
+    const leaderPort = portOf(leader.redis);
+    const followerPort = portOf(follower.redis);
+    await during(waitForPong(leaderPort, 10_000, () => undefined));
+    await during(waitForPong(followerPort, 10_000, () => undefined));
+
+    // Warm-up: JIT, connection setup, the first WAL segment and batch sizes.
+    await during(
+      runRedisBenchmark({
+        port: leaderPort,
+        tests: ['set', 'get'],
+        requests: Math.min(10_000, Math.max(2_000, n / 10)),
+        clients: CLIENTS,
+        pipeline: 16,
+        timeoutMs,
+      }),
+    );
+
+    const out: Measured[] = [];
+    for (const pipeline of PIPELINES) {
+      const results = await during(
+        runRedisBenchmark({
+          port: leaderPort,
+          tests: ['set', 'get'],
+          requests: n,
+          clients: CLIENTS,
+          pipeline,
+          timeoutMs,
+        }),
+      );
+      out.push({ label: 'sealkv leader', pipeline, results });
+    }
+    const viaFollower = await during(
+      runRedisBenchmark({
+        port: followerPort,
+        tests: ['set', 'get'],
+        requests: n,
+        clients: CLIENTS,
+        pipeline: 16,
+        timeoutMs,
+      }),
+    );
+    out.push({ label: 'sealkv follower', pipeline: 16, results: viaFollower });
+    return out;
+  } finally {
+    await Promise.all(nodes.map((node) => stopProc(node.proc, node.exited)));
+  }
+}
+
+function toRows(measured: Measured[]): BenchRow[] {
+  const reference = (test: string, pipeline: number): RedisBenchResult | undefined =>
+    measured
+      .find((m) => m.label === 'redis-server' && m.pipeline === pipeline)
+      ?.results.find((r) => r.test === test);
+  const rows: BenchRow[] = [];
+  for (const m of measured) {
+    for (const r of m.results) {
+      const name = `${m.label} ${r.test} P${m.pipeline}`;
+      const ref = reference(r.test, m.pipeline);
+      const isSealkv = m.label !== 'redis-server';
+      rows.push({
+        suite: 'redis',
+        name,
+        value: r.rps,
+        unit: 'ops/s',
+        ...(isSealkv && ref !== undefined
+          ? { ratio: r.rps / ref.rps, ratioTo: `redis-server ${r.test} P${m.pipeline}`, target: TARGET }
+          : {}),
+      });
+      rows.push({ suite: 'redis', name: `${name} p50`, value: r.p50Ms, unit: 'ms' });
+      rows.push({ suite: 'redis', name: `${name} p99`, value: r.p99Ms, unit: 'ms' });
+    }
+  }
+  return rows;
+}
+
+const suite: BenchSuite = {
+  name: 'redis',
+  async run({ quick, tmpDir }) {
+    const n = quick ? 10_000 : 100_000;
+    // Generous: even 500 ops/s finishes in time; only a stall trips it.
+    const timeoutMs = 60_000 + n * 2;
+    const measured = [
+      ...(await benchRedisServer(tmpDir, n, timeoutMs)),
+      ...(await benchSealkv(tmpDir, n, timeoutMs)),
+    ];
+    return toRows(measured);
+  },
+};
+
+export default suite;

@@ -3,6 +3,7 @@ import { registerClusterCommands } from './admin-cluster.ts';
 import { registerLocalEncryptionVerbs } from './admin-encryption-local.ts';
 import { registerRemoteEncryptionVerbs } from './admin-encryption-remote.ts';
 import { registerAuditCommand } from './audit.ts';
+import { registerDemoCommand } from './demo.ts';
 import { registerDoctorCommand } from './doctor.ts';
 import { registerKekCommands } from './kek.ts';
 import { registerServerCommand } from './server.ts';
@@ -12,14 +13,7 @@ import { registerServerCommand } from './server.ts';
  * under src/cli/ and exports a `register…(program)` function.
  */
 export function registerCommands(program: Command): void {
-  program
-    .command('demo')
-    .description('run a local 3-node cluster (not available until the replicated node is built)')
-    .allowUnknownOption(true)
-    .action(() => {
-      process.stderr.write('sealkv demo: the replicated node is not built yet; see README "Status".\n');
-      process.exitCode = 0;
-    });
+  registerDemoCommand(program);
   registerServerCommand(program);
   registerKekCommands(program);
   registerLocalEncryptionVerbs(program);

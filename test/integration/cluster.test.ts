@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { type ClusterSpec, type LaunchedNode, startNode, waitForLeader } from '../../src/server/launcher.ts';
+
+// Three real `sealkv server` processes on loopback, driven by ioredis.
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+async function freeBase(): Promise<number> {
+  for (;;) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const ports = [0, 1, 2].flatMap((i) => [base + i, base + 100 + i, base + 200 + i]);
+    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
+  }
+}
+
+let spec: ClusterSpec;
+let nodes: LaunchedNode[] = [];
+let dir: string;
+
+function client(node: LaunchedNode): Redis {
+  const [host, port] = node.redis.split(':');
+  return new Redis({
+    host,
+    port: Number(port),
+    protocol: 2,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => 50,
+  });
+}
+
+async function leaderNode(): Promise<LaunchedNode> {
+  const id = await waitForLeader(nodes.filter((n) => n.proc.exitCode === null));
+  return nodes.find((n) => n.id === id)!;
+}
+
+async function retrying<T>(fn: () => Promise<T>, ms = 15000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sealkv-cluster-'));
+  spec = { nodes: 3, dir, basePort: await freeBase() };
+  nodes = [0, 1, 2].map((i) => startNode(spec, i));
+  await waitForLeader(nodes);
+});
+
+after(async () => {
+  for (const n of nodes) if (n.proc.exitCode === null) n.proc.kill('SIGKILL');
+  await Promise.all(nodes.map((n) => n.exited));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a 3-node cluster with real clients', () => {
+  test('writes and reads through every node, pipelines and transactions through a follower', async () => {
+    const leader = await leaderNode();
+    const follower = nodes.find((n) => n.id !== leader.id)!;
+    const [l, f] = [client(leader), client(follower)];
+    try {
+      assert.equal(await retrying(() => f.set('greeting', 'hello')), 'OK');
+      assert.equal(await l.get('greeting'), 'hello');
+      const p = f.pipeline();
+      for (let i = 0; i < 500; i++) p.set(`p${i}`, String(i)).incr(`p${i}`);
+      const res = await p.exec();
+      assert.equal(res?.length, 1000);
+      assert.deepEqual(res?.[999], [null, 500]);
+      assert.equal(await l.get('p250'), '251');
+      await f.watch('acct');
+      await l.set('acct', 'changed');
+      assert.equal(await f.multi().set('acct', 'mine').exec(), null);
+      assert.deepEqual(await f.multi().incr('ctr').incr('ctr').exec(), [
+        [null, 1],
+        [null, 2],
+      ]);
+      const info = await f.info('sealkv');
+      assert.match(info, /role:slave/);
+      assert.match(info, new RegExp(`leader:${leader.id}`));
+    } finally {
+      l.disconnect();
+      f.disconnect();
+    }
+  });
+
+  test('kill -9 of the leader under a write loop: acknowledged writes survive, writes resume', async () => {
+    const leader = await leaderNode();
+    const others = nodes.filter((n) => n !== leader);
+    const c = client(others[0]!);
+    const acked: string[] = [];
+    let stop = false;
+    let lastAckMs = 0;
+    let gapMs = 0;
+    const loop = (async () => {
+      for (let i = 0; !stop; i++) {
+        try {
+          await c.set(`w${i}`, String(i));
+          const now = Date.now();
+          if (lastAckMs > 0) gapMs = Math.max(gapMs, now - lastAckMs);
+          lastAckMs = now;
+          acked.push(`w${i}`);
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 1000));
+    leader.proc.kill('SIGKILL');
+    await leader.exited;
+    const killedAt = Date.now();
+    while (lastAckMs < killedAt + 500 && Date.now() - killedAt < 20000)
+      await new Promise((r) => setTimeout(r, 50));
+    stop = true;
+    await loop;
+    // Election timeout E is 1-2 s: writes must resume within 3 of them.
+    assert.ok(gapMs < 6000, `writes stalled for ${gapMs} ms`);
+    const r = client(others[1]!);
+    try {
+      const values = await retrying(() => r.mget(...acked));
+      const missing = acked.filter((k, i) => values[i] !== k.slice(1));
+      assert.deepEqual(missing, []);
+    } finally {
+      r.disconnect();
+      c.disconnect();
+    }
+    // The old leader restarts from its directory and catches up.
+    const idx = nodes.indexOf(leader);
+    nodes[idx] = startNode(spec, idx);
+    const back = client(nodes[idx]!);
+    try {
+      assert.equal(
+        await retrying(() => back.get(acked[acked.length - 1]!)),
+        acked[acked.length - 1]!.slice(1),
+      );
+    } finally {
+      back.disconnect();
+    }
+  });
+
+  test('SIGTERM stops every node with exit 0; a full restart keeps all data', async () => {
+    const c0 = client(nodes[0]!);
+    await retrying(() => c0.set('durable', 'yes'));
+    c0.disconnect();
+    for (const n of nodes) n.proc.kill('SIGTERM');
+    const codes = await Promise.all(nodes.map((n) => n.exited));
+    assert.deepEqual(codes, [0, 0, 0]);
+    nodes = [0, 1, 2].map((i) => startNode(spec, i));
+    await waitForLeader(nodes);
+    const c = client(nodes[2]!);
+    try {
+      assert.equal(await retrying(() => c.get('durable')), 'yes');
+      assert.equal(await c.get('greeting'), 'hello');
+    } finally {
+      c.disconnect();
+    }
+  });
+});

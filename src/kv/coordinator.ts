@@ -75,6 +75,7 @@ export class Coordinator {
   private flushScheduled = false;
   private leaseWaiters: (() => void)[] = [];
   private readonly inflight = new InflightWrites();
+  private nextRound: Promise<bigint> | undefined;
 
   constructor(opts: CoordinatorOptions) {
     this.o = {
@@ -122,9 +123,26 @@ export class Coordinator {
   /** A linearizable read point: waits for the read index to apply, returns the newest applied commit ts. */
   async readTimestamp(): Promise<bigint> {
     this.requireLeader();
-    const index = await this.o.node.readIndex();
+    const index = await this.sharedReadIndex();
     await this.waitApplied(index);
     return this.o.lastCommitTs();
+  }
+
+  /**
+   * Concurrent readers share one read-index round. A round starts only after
+   * every caller that joined it has arrived, so its index is fresh for all of
+   * them (raft.md P33); callers that arrive once it started wait for the next.
+   */
+  private sharedReadIndex(): Promise<bigint> {
+    if (this.nextRound !== undefined) return this.nextRound;
+    const round = new Promise<bigint>((resolve, reject) => {
+      setImmediate(() => {
+        this.nextRound = undefined;
+        this.o.node.readIndex().then(resolve, reject);
+      });
+    });
+    this.nextRound = round;
+    return round;
   }
 
   async transact<T>(body: (tx: KvTx) => T, watches: WatchSpec[] = []): Promise<TransactResult<T>> {

@@ -94,7 +94,12 @@ export async function waitForLeader(nodes: { admin: string }[], timeoutMs = 30_0
       }
     }
     const first = leaders[0];
-    if (leaders.length === nodes.length && first !== undefined && first !== '' && leaders.every((l) => l === first)) {
+    if (
+      leaders.length === nodes.length &&
+      first !== undefined &&
+      first !== '' &&
+      leaders.every((l) => l === first)
+    ) {
       return first;
     }
     await new Promise((r) => setTimeout(r, 100));

@@ -102,6 +102,10 @@ export class SealkvNode {
       ...(raftEnvelope === undefined ? {} : { raftEnvelope }),
       raftCutoverIndex: () => raftCutover,
       hlc,
+      // The Raft WAL already holds every applied entry durably, and the log is
+      // compacted only behind a durable snapshot, so a crash that loses
+      // unsynced FSM batches just replays them: one fsync per commit, not two.
+      sync: { syncEveryBatch: false },
     });
     const members = new MemberDirectory(engine);
     await members.seed(config.peers);

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import type { Reply } from '../../../src/redis/commands/types.ts';
+import { type LaunchedNode, startNode, waitForLeader } from '../../../src/server/launcher.ts';
 import { MemoryKeyspace } from '../../helpers/memory-keyspace.ts';
 import { type RedisServer, startRedisServer } from '../../helpers/redis-server.ts';
 import { openSingleNode } from '../../helpers/single-node.ts';
@@ -67,34 +71,69 @@ before(async () => {
 after(async () => {
   client?.disconnect();
   await server?.stop();
+  if (cluster !== undefined) {
+    cluster.follower.disconnect();
+    for (const n of cluster.nodes) n.proc.kill('SIGKILL');
+    await Promise.all(cluster.nodes.map((n) => n.exited));
+    rmSync(cluster.dir, { recursive: true, force: true });
+  }
 });
 
 /** A system under test: runs one command and returns its reply. */
 interface Target {
-  run(args: Buffer[]): Promise<Reply>;
+  run(args: Buffer[]): Promise<Plain>;
   close(): Promise<void>;
 }
 
-const targets: Record<string, () => Target> = {
-  'in-memory keyspace': () => {
+let cluster: { nodes: LaunchedNode[]; follower: Redis; dir: string } | undefined;
+
+async function clusterTarget(): Promise<{ nodes: LaunchedNode[]; follower: Redis; dir: string }> {
+  if (cluster !== undefined) return cluster;
+  const dir = mkdtempSync(join(tmpdir(), 'sealkv-diff-'));
+  const base = 30000 + Math.floor(Math.random() * 20000);
+  const spec = { nodes: 3, dir, basePort: base };
+  const nodes = [0, 1, 2].map((i) => startNode(spec, i));
+  const leader = await waitForLeader(nodes);
+  const f = nodes.find((n) => n.id !== leader)!;
+  const follower = new Redis({
+    host: '127.0.0.1',
+    port: Number(f.redis.split(':')[1]),
+    protocol: 2,
+    maxRetriesPerRequest: 0,
+  });
+  follower.on('error', () => {});
+  cluster = { nodes, follower, dir };
+  return cluster;
+}
+
+const targets: Record<string, () => Promise<Target>> = {
+  'in-memory keyspace': async () => {
     const ks = new MemoryKeyspace();
-    return { run: async (a) => ks.run(a), close: async () => {} };
+    return { run: async (a) => fromReply(ks.run(a)), close: async () => {} };
   },
-  'coordinator + FSM + MVCC on lmdb': () => {
+  'coordinator + FSM + MVCC on lmdb': async () => {
     const { node, close } = openSingleNode();
-    return { run: async (a) => (await node.backend.run([a]))[0]!, close };
+    return { run: async (a) => fromReply((await node.backend.run([a]))[0]!), close };
+  },
+  '3-node cluster through a follower (ioredis)': async () => {
+    const c = await clusterTarget();
+    await c.follower.flushall();
+    return {
+      run: (a) => c.follower.callBuffer(a[0]!.toString(), ...a.slice(1)).then(fromIoredis, fromIoredis),
+      close: async () => {},
+    };
   },
 };
 
-async function compare(seq: string[][], makeTarget: () => Target): Promise<void> {
+async function compare(seq: string[][], makeTarget: () => Promise<Target>): Promise<void> {
   await client.flushall();
-  const mine = makeTarget();
+  const mine = await makeTarget();
   try {
     for (const cmd of seq) {
       const name = cmd[0]!.toLowerCase();
       const args = cmd.map((s) => Buffer.from(s, 'latin1'));
       const expected = await client.callBuffer(cmd[0]!, ...args.slice(1)).then(fromIoredis, fromIoredis);
-      const actual = fromReply(await mine.run(args));
+      const actual = await mine.run(args);
       assert.deepEqual(normalise(name, actual), normalise(name, expected), `${cmd.join(' ')}`);
     }
   } finally {
@@ -418,7 +457,7 @@ for (const [targetName, makeTarget] of Object.entries(targets)) {
         fc.asyncProperty(fc.array(cmd, { minLength: 1, maxLength: 40 }), async (seq) =>
           compare(seq as string[][], makeTarget),
         ),
-        { numRuns: targetName.startsWith('in-memory') ? 150 : 40 },
+        { numRuns: targetName.startsWith('in-memory') ? 150 : targetName.startsWith('3-node') ? 25 : 40 },
       );
     });
   });

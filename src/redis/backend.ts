@@ -33,7 +33,10 @@ export interface Subscriber {
 
 /** Pub/sub fan-out. Messages are not persisted; the node forwards them to its peers. */
 export interface PubSub {
+  /** Delivers to subscribers on every node; resolves with how many received it. */
   publish(channel: Buffer, message: Buffer): Promise<number>;
+  /** Delivers to this node's subscribers only (a message forwarded by a peer). */
+  deliverLocal(channel: Buffer, message: Buffer): number;
   subscribe(sub: Subscriber, channel: Buffer, pattern: boolean): void;
   unsubscribe(sub: Subscriber, channel: Buffer, pattern: boolean): void;
 }

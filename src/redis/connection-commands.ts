@@ -4,7 +4,7 @@ import { E, ReplyError } from './commands/errors.ts';
 import { COMMANDS, sealErrorReply } from './commands/registry.ts';
 import { arr, bulk, int, NIL, OK, type Reply } from './commands/types.ts';
 import type { Connection, ConnectionContext } from './connection.ts';
-import { decodeForwardedTxn, READTS_CMD, TXN_CMD } from './forwarding.ts';
+import { decodeForwardedTxn, PUBLISH_LOCAL_CMD, READTS_CMD, TXN_CMD } from './forwarding.ts';
 
 export const SEALKV_VERSION = '0.1.0';
 /** The Redis version whose command semantics sealkv follows; clients gate features on it. */
@@ -27,6 +27,7 @@ const LOCAL = new Set([
   'reset',
   READTS_CMD.toLowerCase(),
   TXN_CMD.toLowerCase(),
+  PUBLISH_LOCAL_CMD.toLowerCase(),
 ]);
 
 /** Connection-level commands: everything that is not a keyspace command. */
@@ -87,6 +88,9 @@ export class ConnectionCommands {
         for (const ch of a.slice(1)) this.subscribe(ch, name === 'psubscribe');
         this.conn.flush();
         return undefined;
+      case PUBLISH_LOCAL_CMD.toLowerCase():
+        if (a.length !== 3) return arity(name);
+        return int(this.ctx.pubsub.deliverLocal(a[1]!, a[2]!));
       case READTS_CMD.toLowerCase():
         return bulk((await this.ctx.backend.watch([])).sinceTs.toString());
       case TXN_CMD.toLowerCase(): {

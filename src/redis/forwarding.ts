@@ -9,6 +9,8 @@ import type { Watch } from './backend.ts';
  */
 export const READTS_CMD = 'SEALKV.READTS';
 export const TXN_CMD = 'SEALKV.TXN';
+/** A PUBLISH fanned out by a peer: deliver to local subscribers only. */
+export const PUBLISH_LOCAL_CMD = 'SEALKV.PUBLISHLOCAL';
 
 /** `SEALKV.TXN nwatch (ts nkeys key...)... ncmds (nargs arg...)...` */
 export function encodeForwardedTxn(cmds: Buffer[][], watches: Watch[]): Buffer[] {

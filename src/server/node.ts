@@ -16,6 +16,7 @@ import { NodeDisk } from '../raft/disk/index.ts';
 import { RaftNode, type StopReason } from '../raft/node.ts';
 import { Transport } from '../raft/transport/index.ts';
 import { KvBackend } from '../redis/kv-backend.ts';
+import { LocalPubSub } from '../redis/pubsub.ts';
 import { RedisServer } from '../redis/server.ts';
 import { type LmdbEngine, Mvcc, openLmdbEngine } from '../storage/index.ts';
 import { ClusterAdmin } from './cluster-admin.ts';
@@ -24,6 +25,7 @@ import { EncryptionAdmin } from './encryption-admin.ts';
 import { RoutingBackend } from './forward.ts';
 import type { Logger } from './log.ts';
 import { MemberDirectory, parseContext } from './members.ts';
+import { PubSubFanout } from './pubsub-fanout.ts';
 import { type PreparedEncryption, prepareEncryption } from './startup.ts';
 
 const CLUSTER_ID = 'sealkv';
@@ -176,7 +178,14 @@ export class SealkvNode {
     const kv = new KvBackend({ coordinator, info: () => holder.node?.info() ?? {} });
     const clusterAdmin = new ClusterAdmin(config, raft, members, () => holder.node?.redisAddress ?? '');
     const routing = new RoutingBackend(kv, () => clusterAdmin.route(() => holder.node?.leaderReady ?? false));
-    const redis = new RedisServer({ backend: routing, log: (msg, fields) => log('warn', msg, fields) });
+    const pubsub = new LocalPubSub();
+    const fanout = new PubSubFanout(config.id, members);
+    pubsub.remote = (channel, message) => fanout.publish(channel, message);
+    const redis = new RedisServer({
+      backend: routing,
+      pubsub,
+      log: (msg, fields) => log('warn', msg, fields),
+    });
     const admin = await startAdminServer({
       host: config.adminAddr.host,
       port: config.adminAddr.port,

@@ -102,6 +102,22 @@ describe('a 3-node cluster with real clients', () => {
     }
   });
 
+  test('PUBLISH on one node reaches subscribers on every node', async () => {
+    const subs = nodes.map((n) => client(n));
+    const pub = client(nodes[0]!);
+    try {
+      const got = subs.map(
+        (s) => new Promise<string>((resolve) => s.on('message', (_ch: string, msg: string) => resolve(msg))),
+      );
+      for (const s of subs) await retrying(() => s.subscribe('news'));
+      assert.equal(await pub.publish('news', 'hello all'), 3);
+      assert.deepEqual(await Promise.all(got), ['hello all', 'hello all', 'hello all']);
+    } finally {
+      for (const s of subs) s.disconnect();
+      pub.disconnect();
+    }
+  });
+
   test('kill -9 of the leader under a write loop: acknowledged writes survive, writes resume', async () => {
     const leader = await leaderNode();
     const others = nodes.filter((n) => n !== leader);

@@ -146,6 +146,15 @@ describe('NodeMetrics exposition', () => {
     assert.equal(sample(text, 'sealkv_encryption_dek_writes_total{dek_id="other"}'), 300 - 256);
   });
 
+  test('process metrics are opt-in and per registry', async () => {
+    const plain = (await new NodeMetrics({ raft: () => undefined }).render()).body;
+    assert.doesNotMatch(plain, /^process_cpu_user_seconds_total /m);
+    const a = new NodeMetrics({ raft: () => undefined, processMetrics: true });
+    const b = new NodeMetrics({ raft: () => undefined, processMetrics: true });
+    assert.match((await a.render()).body, /^process_cpu_user_seconds_total /m);
+    assert.match((await b.render()).body, /^process_cpu_user_seconds_total /m);
+  });
+
   test('a caller-supplied command list replaces the default', async () => {
     const m = new NodeMetrics({ raft: () => undefined, knownCommands: ['GET'] });
     assert.equal(m.commandLabel('get'), 'get');

@@ -9,6 +9,7 @@ import { fullNodeId, nodeId16 } from '../encryption/identity.ts';
 import { NonceFactory } from '../encryption/nonce.ts';
 import { Coordinator } from '../kv/coordinator.ts';
 import { Fsm } from '../kv/fsm.ts';
+import { startGcLoop } from '../kv/gc.ts';
 import { HybridLogicalClock } from '../kv/hlc.ts';
 import { LmdbRegistryStore } from '../kv/registry-store.ts';
 import { ConfChangeType, decodeConfChange, type Entry, EntryType } from '../raft/core/index.ts';
@@ -29,6 +30,9 @@ import { PubSubFanout } from './pubsub-fanout.ts';
 import { type PreparedEncryption, prepareEncryption } from './startup.ts';
 
 const CLUSTER_ID = 'sealkv';
+/** MVCC history kept behind the newest commit; older versions are collected. */
+const GC_RETENTION_MS = 60_000;
+const GC_INTERVAL_MS = 30_000;
 
 /**
  * One running node: store, FSM, Raft, coordinator, Redis and admin listeners,
@@ -51,6 +55,7 @@ export class SealkvNode {
     private readonly routing: RoutingBackend,
     private readonly admin: { close(): Promise<void> },
     readonly encryption: PreparedEncryption | undefined,
+    private readonly stopBackground: () => void,
   ) {
     this.done = raft.done;
   }
@@ -262,6 +267,7 @@ export class SealkvNode {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.stopBackground();
     await this.redis.close();
     this.routing.close();
     await this.admin.close();

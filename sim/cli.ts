@@ -3,16 +3,24 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeKvOp } from './lincheck/models.ts';
-import { type RunOptions, runSeed, type SeedResult } from './run.ts';
+import { type RunOptions, runSeed, type SeedResult, type SimBug, type SimModel } from './run.ts';
 import { combineHashes, fmtSeed, parseSeed, replayCommand } from './trace.ts';
 
 export interface SimArgs {
   readonly seeds: readonly number[];
   readonly untilEv?: number;
-  readonly bug?: 'stale-read';
+  readonly model?: SimModel;
+  readonly bug?: SimBug;
 }
 
-const USAGE = 'usage: npm run sim -- [--seeds N] [--start S] | [--seed S [--until-ev N]]';
+const USAGE =
+  'usage: npm run sim -- [--seeds N] [--start S] | [--seed S [--until-ev N]] [--model raft|smoke]';
+
+/** Deliberately broken variants, per model, that the checkers must catch (not in the usage text). */
+const BUGS: Record<SimModel, readonly SimBug[]> = {
+  raft: ['ack-before-persist', 'stale-read'],
+  smoke: ['stale-read'],
+};
 
 function positiveInt(flag: string, text: string | undefined): number {
   const n = Number(text);
@@ -27,7 +35,8 @@ export function parseArgs(argv: readonly string[]): SimArgs {
   let start = 1;
   let single: number | undefined;
   let untilEv: number | undefined;
-  let bug: 'stale-read' | undefined;
+  let bug: string | undefined;
+  let model: SimModel | undefined;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = argv[i + 1];
@@ -35,12 +44,20 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     else if (flag === '--start') start = parseSeed(value ?? '');
     else if (flag === '--seed') single = parseSeed(value ?? '');
     else if (flag === '--until-ev') untilEv = positiveInt(flag, value);
-    else if (flag === '--bug' && value === 'stale-read') bug = value;
+    else if (flag === '--bug' && value !== undefined) bug = value;
+    else if (flag === '--model' && (value === 'raft' || value === 'smoke')) model = value;
     else throw new RangeError(`unknown argument ${flag}; ${USAGE}`);
     i++;
   }
+  const known = BUGS[model ?? 'raft'].find((b) => b === bug);
+  if (bug !== undefined && known === undefined) throw new RangeError(`unknown --bug ${bug}; ${USAGE}`);
   const seeds = single !== undefined ? [single] : Array.from({ length: count }, (_, k) => (start + k) >>> 0);
-  return { seeds, ...(untilEv === undefined ? {} : { untilEv }), ...(bug === undefined ? {} : { bug }) };
+  return {
+    seeds,
+    ...(untilEv === undefined ? {} : { untilEv }),
+    ...(model === undefined ? {} : { model }),
+    ...(known === undefined ? {} : { bug: known }),
+  };
 }
 
 function writeFailure(outDir: string, r: SeedResult): void {
@@ -66,6 +83,7 @@ export function runCli(argv: readonly string[], io: CliIo): number {
   const opts: RunOptions = {
     ...(args.untilEv === undefined ? {} : { untilEv: args.untilEv }),
     ...(args.bug === undefined ? {} : { bug: args.bug }),
+    model: args.model ?? 'raft',
   };
   const hashes: string[] = [];
   const failed: SeedResult[] = [];

@@ -1,6 +1,7 @@
 // One seeded simulation run: builds the world from the seed, runs it to the end (or to
 // --until-ev), checks the client history for linearizability and hashes the trace.
-// The world is currently the HARNESS SMOKE MODEL (sim/smoke/); real Raft nodes replace it.
+// The default world is the Raft model (sim/raft/); the primary-backup HARNESS SMOKE MODEL
+// (sim/smoke/) stays selectable for harness self-tests.
 
 import { drawRate, NodeClock } from './clock.ts';
 import { checkKvHistory, formatCounterexample } from './lincheck/index.ts';
@@ -10,18 +11,25 @@ import { type Envelope, SimNet } from './net.ts';
 import { drawNetFaultPlan, NetChaos } from './netfaults.ts';
 import { streamFor } from './prng.ts';
 import { Scheduler } from './queue.ts';
+import type { RaftBug } from './raft/node.ts';
+import { runRaftSeed } from './raft/world.ts';
 import { type ClientConfig, SmokeClient } from './smoke/client.ts';
 import { describeMsg, type SmokeMsg } from './smoke/protocol.ts';
 import { SmokeBackup, SmokePrimary } from './smoke/server.ts';
 import { failLine, faultLine, fmtEv, fmtTime, passLine, statusLine, Trace } from './trace.ts';
 
+export type SimModel = 'raft' | 'smoke';
+export type SimBug = 'stale-read' | RaftBug;
+
 export interface RunOptions {
+  /** Which world to simulate; default raft. */
+  readonly model?: SimModel;
   /** Stop after this event number and keep the log lines just before it. */
   readonly untilEv?: number;
   /** Virtual ms during which clients start ops and faults are injected. */
   readonly workloadMs?: number;
   /** Deliberately broken variant for self-tests of the checker wiring. */
-  readonly bug?: 'stale-read';
+  readonly bug?: SimBug;
 }
 
 export interface SeedResult {
@@ -155,6 +163,18 @@ function evOf(maps: readonly ReadonlyMap<number, number>[], opId: number): numbe
 }
 
 export function runSeed(seed: number, opts: RunOptions = {}): SeedResult {
+  if ((opts.model ?? 'raft') === 'raft') {
+    const bug = opts.bug;
+    return runRaftSeed(seed, {
+      ...(opts.untilEv === undefined ? {} : { untilEv: opts.untilEv }),
+      ...(opts.workloadMs === undefined ? {} : { workloadMs: opts.workloadMs }),
+      ...(bug === undefined ? {} : { bug }),
+    });
+  }
+  return runSmokeSeed(seed, opts);
+}
+
+function runSmokeSeed(seed: number, opts: RunOptions): SeedResult {
   const workloadMs = opts.workloadMs ?? 3000;
   const w = buildWorld(seed, opts, workloadMs);
   for (const c of w.clients) c.start();

@@ -1,0 +1,64 @@
+// The durable log model of one simulated node: what an fsync made durable (entries and hard
+// state) plus the writes issued since the last fsync. A crash keeps the synced image and an
+// arbitrary prefix of the unsynced writes (D1: only synced data is guaranteed).
+
+import type { Entry, HardState } from '../../src/raft/core/types.ts';
+
+type Write = { readonly ents: readonly Entry[] } | { readonly hs: HardState };
+
+export class DurableLog {
+  /** Entry i is at ents[i - 1]; no compaction in the model. */
+  private ents: Entry[] = [];
+  private hs: HardState = { term: 0, vote: '', commit: 0 };
+  private pending: Write[] = [];
+
+  get hardState(): HardState {
+    return this.hs;
+  }
+
+  get lastIndex(): number {
+    return this.ents.length;
+  }
+
+  termAt(i: number): number | undefined {
+    return i === 0 ? 0 : this.ents[i - 1]?.term;
+  }
+
+  get unsyncedWrites(): number {
+    return this.pending.length;
+  }
+
+  writeEntries(ents: readonly Entry[]): void {
+    if (ents.length > 0) this.pending.push({ ents: [...ents] });
+  }
+
+  writeHardState(hs: HardState): void {
+    this.pending.push({ hs: { ...hs } });
+  }
+
+  /** fsync: every write issued so far becomes durable. */
+  sync(): void {
+    for (const w of this.pending) this.land(w);
+    this.pending = [];
+  }
+
+  /** Power loss: the first `keep` unsynced writes reached the platter, the rest are gone. */
+  crash(keep: number): void {
+    for (const w of this.pending.slice(0, keep)) this.land(w);
+    this.pending = [];
+  }
+
+  /** The durable image, for a restart. */
+  image(): { ents: Entry[]; hs: HardState } {
+    return { ents: [...this.ents], hs: { ...this.hs } };
+  }
+
+  private land(w: Write): void {
+    if ('hs' in w) {
+      this.hs = w.hs;
+      return;
+    }
+    const first = w.ents[0]!.index;
+    this.ents = this.ents.slice(0, first - 1).concat(w.ents);
+  }
+}

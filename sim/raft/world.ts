@@ -1,0 +1,231 @@
+// One seeded run of the Raft model: 3 or 5 real RaftCore nodes under network chaos and
+// process faults, closed-loop clients, ghost invariants after every event, a fault-free
+// tail that must reach liveness (I21), and a linearizability check of the client history.
+
+import { drawRate, NodeClock } from '../clock.ts';
+import { checkKvHistory, formatCounterexample } from '../lincheck/index.ts';
+import type { KvInput, KvOutput } from '../lincheck/models.ts';
+import type { RawOp } from '../lincheck/types.ts';
+import { type Envelope, SimNet } from '../net.ts';
+import { drawNetFaultPlan, NetChaos } from '../netfaults.ts';
+import { streamFor } from '../prng.ts';
+import { Scheduler } from '../queue.ts';
+import type { SeedResult } from '../run.ts';
+import { failLine, faultLine, fmtEv, fmtTime, passLine, statusLine, Trace } from '../trace.ts';
+import { RaftClient } from './client.ts';
+import { describePlan, drawProcFaultPlan, ProcChaos } from './faults.ts';
+import { Ghost } from './ghost.ts';
+import { type RaftBug, SimRaftNode } from './node.ts';
+import { describeWire, type Wire } from './wire.ts';
+
+export interface RaftRunOptions {
+  readonly untilEv?: number;
+  /** Virtual ms with client ops and faults; a fault-free settle phase follows. */
+  readonly workloadMs?: number;
+  readonly bug?: RaftBug;
+}
+
+const CLOCK_RHO_PPM = 1000;
+/** I21 asks for ≥ 6 election timeouts after the faults stop. */
+const SETTLE_MS = 6500;
+const STATUS_EVERY_EVENTS = 1000;
+const KEEP_EVENTS_BEFORE = 300;
+
+interface World {
+  readonly sched: Scheduler;
+  readonly trace: Trace;
+  readonly ghost: Ghost;
+  readonly nodes: SimRaftNode[];
+  readonly clients: RaftClient[];
+  readonly netChaos: NetChaos<Wire>;
+  readonly procChaos: ProcChaos;
+}
+
+function status(nodes: readonly SimRaftNode[], ghost: Ghost): string {
+  const leaders = [...ghost.leaderOf.entries()].slice(-3).map(([t, n]) => `${t}:${n}`);
+  return `${nodes.map((n) => `[${n.label()}]`).join(' ')} leaders={${leaders.join(',')}}`;
+}
+
+function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): World {
+  const sched = new Scheduler();
+  const until = opts.untilEv;
+  const trace = new Trace(
+    until === undefined ? undefined : { fromEv: until - KEEP_EVENTS_BEFORE, toEv: until },
+  );
+  const emit = (text: string): void => trace.line(sched.eventCount, text);
+  const ghost = new Ghost(() => sched.eventCount);
+  const size = streamFor(seed, 'cluster').chance(0.7) ? 3 : 5;
+  const servers = Array.from({ length: size }, (_, i) => i + 1);
+  const clientIds = Array.from({ length: 3 + streamFor(seed, 'clients').int(0, 2) }, (_, i) => 101 + i);
+  const netPlan = drawNetFaultPlan(streamFor(seed, 'net.plan'));
+  const procPlan = drawProcFaultPlan(streamFor(seed, 'proc.plan'));
+  const route = new Map<number, (from: number, w: Wire) => void>();
+  const nodes: SimRaftNode[] = [];
+  const who = (id: number): string => nodes[id - 1]?.label() ?? `c${id}`;
+  const deliver = (msg: Envelope<Wire>): void => {
+    const text = `recv ${msg.from}->${msg.to} ${describeWire(msg.payload)}`;
+    route.get(msg.to)?.(msg.from, msg.payload);
+    emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} ${who(msg.to)} | ${text}`);
+  };
+  const fault = (text: string): void => {
+    emit(faultLine(sched.nowMs, sched.eventCount, text));
+    emit(statusLine(sched.nowMs, sched.eventCount, status(nodes, ghost)));
+  };
+  const net = new SimNet<Wire>(sched, streamFor(seed, 'net'), [...servers, ...clientIds], netPlan.rates, {
+    deliver,
+    fault,
+  });
+  const send = (from: number, to: number, w: Wire): void => net.send(from, to, w);
+  const conf = { voters: servers.map(String), learners: [] };
+  for (const id of servers) {
+    const clock = new NodeClock(sched, drawRate(streamFor(seed, `clock.${id}`), CLOCK_RHO_PPM));
+    const node = new SimRaftNode(id, conf, {
+      sched,
+      clock,
+      send,
+      ghost,
+      jitter: streamFor(seed, `jitter.${id}`),
+      disk: streamFor(seed, `disk.${id}`),
+      maxFsyncMs: procPlan.maxFsyncMs,
+      bug: opts.bug,
+      log: (n, text) => emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} ${n.label()} ${text}`),
+    });
+    nodes.push(node);
+    route.set(id, (from, w) => node.receive(from, w));
+  }
+  let opId = 0;
+  const clients = clientIds.map((id) => {
+    const clock = new NodeClock(sched, drawRate(streamFor(seed, `clock.${id}`), CLOCK_RHO_PPM));
+    const log = (text: string): void =>
+      emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} c${id} ${text}`);
+    const cfg = {
+      servers,
+      timeoutMs: 1500,
+      retryEveryMs: 120,
+      maxThinkMs: 30,
+      stopAtMs: workloadMs,
+      readAnywhere: opts.bug === 'stale-read',
+    };
+    const c = new RaftClient(id, sched, clock, streamFor(seed, `client.${id}`), send, cfg, log, () => opId++);
+    route.set(id, (from, w) => c.receive(from, w));
+    return c;
+  });
+  const leaderHint = (): number | undefined => nodes.find((n) => n.alive && n.roleLetter() === 'L')?.id;
+  const netChaos = new NetChaos(sched, net, streamFor(seed, 'net.chaos'), netPlan, servers, leaderHint);
+  const procChaos = new ProcChaos(sched, streamFor(seed, 'proc.chaos'), procPlan, nodes, fault);
+  emit(
+    `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} drop=${netPlan.rates.dropP.toFixed(3)}`,
+  );
+  return { sched, trace, ghost, nodes, clients, netChaos, procChaos };
+}
+
+/** Runs events to endMs; checks the ghost invariants after each. Stops at the first violation. */
+function drive(w: World, endMs: number, untilEv: number | undefined): void {
+  const { sched, nodes, ghost } = w;
+  for (;;) {
+    if (untilEv !== undefined && sched.eventCount >= untilEv) return;
+    const next = sched.nextTimeMs();
+    if (next === undefined || next > endMs) return;
+    sched.step();
+    for (const n of nodes) n.check();
+    if (ghost.violation !== undefined) return;
+    if (sched.eventCount % STATUS_EVERY_EVENTS === 0) {
+      w.trace.line(sched.eventCount, statusLine(sched.nowMs, sched.eventCount, status(nodes, ghost)));
+    }
+  }
+}
+
+/** I21: after the settle phase there is one leader and every node agrees on commit, applied and FSM. */
+function liveness(w: World): string | undefined {
+  const leaders = w.nodes.filter((n) => n.alive && n.roleLetter() === 'L');
+  if (leaders.length !== 1) return `${leaders.length} leaders after settling`;
+  const ref = w.nodes[0]!;
+  for (const n of w.nodes) {
+    const a = n.core.raft.log;
+    const b = ref.core.raft.log;
+    if (!n.alive) return `n${n.id} still down`;
+    if (a.committed !== b.committed || n.fsm.applied !== ref.fsm.applied) {
+      return `n${n.id} c${a.committed}/a${n.fsm.applied} vs n${ref.id} c${b.committed}/a${ref.fsm.applied}`;
+    }
+    if (n.fsm.stateHash() !== ref.fsm.stateHash()) return `n${n.id} FSM hash differs from n${ref.id}`;
+  }
+  return undefined;
+}
+
+function evOf(clients: readonly RaftClient[], opId: number): number {
+  for (const c of clients) {
+    const ev = c.retEvById.get(opId);
+    if (ev !== undefined) return ev;
+  }
+  return 0;
+}
+
+export function runRaftSeed(seed: number, opts: RaftRunOptions = {}): SeedResult {
+  const workloadMs = opts.workloadMs ?? 6000;
+  const w = buildWorld(seed, opts, workloadMs);
+  for (const c of w.clients) c.start();
+  w.netChaos.start();
+  w.procChaos.start();
+  w.sched.at(workloadMs, 'chaos.stop', () => {
+    w.netChaos.stop();
+    w.procChaos.stop();
+  });
+  const endMs = workloadMs + SETTLE_MS;
+  drive(w, endMs, opts.untilEv);
+  // The state where the run stopped (a violation or --until-ev), for the replay's last line.
+  w.trace.line(w.sched.eventCount, statusLine(w.sched.nowMs, w.sched.eventCount, status(w.nodes, w.ghost)));
+  for (const c of w.clients) c.finish();
+  const history: RawOp<KvInput, KvOutput>[] = w.clients.flatMap((c) => c.history).sort((a, b) => a.id - b.id);
+  const events = w.sched.eventCount;
+  const vtimeMs = w.sched.nowMs;
+  const v = w.ghost.violation;
+  const ranToEnd = v === undefined && (opts.untilEv === undefined || events < opts.untilEv);
+  let summary = passLine(seed, events, vtimeMs, history.length);
+  let detail: string | undefined;
+  let failEv = events;
+  let verdict: SeedResult['verdict'] = 'ok';
+  if (v !== undefined) {
+    verdict = 'illegal';
+    failEv = v.ev;
+    summary = failLine(seed, v.ev, v.invariant, v.detail);
+  } else {
+    const live = ranToEnd ? liveness(w) : undefined;
+    const check = checkKvHistory(history, {
+      caps: { maxOps: 2000, maxSteps: 2_000_000 },
+      shrink: { maxChecks: 200 },
+    });
+    const bad = check.partitions.find((p) => p.verdict !== 'ok');
+    if (bad?.verdict === 'illegal') {
+      const cx = bad.counterexample!;
+      verdict = 'illegal';
+      failEv = Math.max(0, ...cx.ops.filter((o) => Number.isFinite(o.ret)).map((o) => evOf(w.clients, o.id)));
+      summary = failLine(
+        seed,
+        failEv,
+        'LIN',
+        `key=${cx.key} not linearizable; ${cx.ops.length} ops after shrinking`,
+      );
+      detail = formatCounterexample(check.modelOf(bad.key), cx);
+    } else if (live !== undefined) {
+      verdict = 'illegal';
+      summary = failLine(seed, events, 'I21', live);
+    } else if (bad !== undefined) {
+      verdict = 'unknown';
+      detail = `lincheck unknown on key=${bad.key}: ${bad.reason ?? 'cap reached'}`;
+    }
+  }
+  w.trace.hashOnly(events, summary);
+  const result = {
+    seed,
+    verdict,
+    events,
+    failEv,
+    vtimeMs,
+    ops: history.length,
+    summary,
+    history,
+    traceHash: w.trace.digestHex(),
+    keptLines: w.trace.kept,
+  };
+  return detail === undefined ? result : { ...result, detail };
+}

@@ -35,7 +35,7 @@ function intFlag(v: string, name: string, min: number, max: number): number {
  */
 export async function runDemo(o: DemoOptions): Promise<number> {
   const n = intFlag(o.nodes, 'nodes', 1, 9);
-  const basePort = intFlag(o.basePort, 'base-port', 1, 65535 - 300);
+  const basePort = intFlag(o.basePort, 'base-port', 1, 65535 - 400);
   const dir = resolve(o.dir);
   if (!o.keep && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -79,7 +79,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     ]);
     for (const node of nodes) {
       process.stdout.write(
-        `node=${node.id} pid=${node.proc.pid} redis=${node.redis} admin=${node.admin} metrics=off\n`,
+        `node=${node.id} pid=${node.proc.pid} redis=${node.redis} admin=${node.admin} metrics=${node.metrics}\n`,
       );
     }
     if (o.encryption) {
@@ -113,7 +113,7 @@ export function registerDemoCommand(program: Command): void {
     .description('run a local cluster of sealkv nodes (Ctrl-C stops it)')
     .option('--nodes <n>', 'number of nodes', '3')
     .option('--dir <dir>', 'data directory of the demo', './.sealkv-demo')
-    .option('--base-port <p>', 'Redis port of the first node (raft +100, admin +200)', '6379')
+    .option('--base-port <p>', 'Redis port of the first node (raft +100, admin +200, metrics +300)', '6379')
     .option('--no-encryption', 'start the nodes without the encryption flags')
     .option('--keep', 'reuse the existing demo directory', false)
     .action(async (opts: DemoOptions) => {

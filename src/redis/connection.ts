@@ -31,6 +31,8 @@ export interface ConnectionContext {
   /** Server-wide INFO text builder (sections), shared by all connections. */
   infoText(section: string | undefined): string;
   onClose(conn: Connection): void;
+  /** Per-command metrics hook: name, seconds, whether it answered an error. */
+  observeCommand?: (name: string, seconds: number, error: boolean) => void;
   log?: (msg: string, fields: Record<string, unknown>) => void;
 }
 
@@ -183,12 +185,14 @@ export class Connection implements Subscriber {
       this.endAfter({ t: 'error', s: batch.reply });
       return;
     }
+    const started = process.hrtime.bigint();
     if (
       batch.length === 1 &&
       (this.multi !== undefined || this.subscribed || lookup(batch[0]![0]!) === undefined)
     ) {
       const r = await this.dispatchOne(batch[0]!);
       if (r !== undefined) this.writer.reply(r);
+      this.observe(batch[0]!, started, r?.t === 'error');
       return;
     }
     const ready: Buffer[][] = [];
@@ -200,7 +204,18 @@ export class Connection implements Subscriber {
     }
     const results = ready.length > 0 ? await orErrors(this.ctx.backend.run(ready), ready.length) : [];
     let k = 0;
-    for (const r of replies) this.writer.reply(r ?? results[k++]!);
+    for (let i = 0; i < replies.length; i++) {
+      const r = replies[i] ?? results[k++]!;
+      this.writer.reply(r);
+      this.observe(batch[i]!, started, r.t === 'error');
+    }
+  }
+
+  /** A pipelined command's latency is its batch's: they ran as one transaction. */
+  private observe(cmd: Buffer[], started: bigint, error: boolean): void {
+    const hook = this.ctx.observeCommand;
+    if (hook === undefined) return;
+    hook(cmd[0]!.toString('latin1'), Number(process.hrtime.bigint() - started) / 1e9, error);
   }
 
   /** A command outside the plain keyspace fast path. Returns undefined when it wrote its own replies. */

@@ -9,6 +9,7 @@ export interface RedisServerOptions {
   pubsub?: PubSub;
   limits?: Partial<ConnectionLimits>;
   log?: (msg: string, fields: Record<string, unknown>) => void;
+  observeCommand?: (name: string, seconds: number, error: boolean) => void;
 }
 
 /** The Redis protocol listener of one node. */
@@ -30,6 +31,7 @@ export class RedisServer {
         infoText: (section) => this.infoText(section),
         onClose: (c) => this.conns.delete(c),
         ...(opts.log === undefined ? {} : { log: opts.log }),
+        ...(opts.observeCommand === undefined ? {} : { observeCommand: opts.observeCommand }),
       });
       this.conns.add(conn);
     });

@@ -10,6 +10,7 @@ export interface LaunchedNode {
   redis: string;
   raft: string;
   admin: string;
+  metrics: string;
   args: string[];
   /** Resolves with the exit code (or signal name) once the process ends. */
   exited: Promise<number | string>;
@@ -27,13 +28,16 @@ export interface ClusterSpec {
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sealkv');
 
-/** Ports: Redis basePort+i, raft basePort+100+i, admin basePort+200+i. */
-export function nodePlan(spec: ClusterSpec): { id: string; redis: string; raft: string; admin: string }[] {
+/** Ports: Redis basePort+i, raft basePort+100+i, admin basePort+200+i, metrics basePort+300+i. */
+export function nodePlan(
+  spec: ClusterSpec,
+): { id: string; redis: string; raft: string; admin: string; metrics: string }[] {
   return Array.from({ length: spec.nodes }, (_, i) => ({
     id: `n${i + 1}`,
     redis: `127.0.0.1:${spec.basePort + i}`,
     raft: `127.0.0.1:${spec.basePort + 100 + i}`,
     admin: `127.0.0.1:${spec.basePort + 200 + i}`,
+    metrics: `127.0.0.1:${spec.basePort + 300 + i}`,
   }));
 }
 
@@ -60,6 +64,8 @@ export function startNode(spec: ClusterSpec, index: number): LaunchedNode {
     n.admin,
     '--redis-addr',
     n.redis,
+    '--metrics-addr',
+    n.metrics,
     '--peers',
     peersFlag(spec),
     '--log-level',

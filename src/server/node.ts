@@ -26,6 +26,7 @@ import { EncryptionAdmin } from './encryption-admin.ts';
 import { RoutingBackend } from './forward.ts';
 import type { Logger } from './log.ts';
 import { MemberDirectory, parseContext } from './members.ts';
+import { NodeMetrics, startMetricsServer } from './metrics.ts';
 import { PubSubFanout } from './pubsub-fanout.ts';
 import { type PreparedEncryption, prepareEncryption } from './startup.ts';
 
@@ -55,7 +56,7 @@ export class SealkvNode {
     private readonly routing: RoutingBackend,
     private readonly admin: { close(): Promise<void> },
     readonly encryption: PreparedEncryption | undefined,
-    private readonly stopBackground: () => void,
+    private readonly stopBackground: () => Promise<void>,
   ) {
     this.done = raft.done;
   }
@@ -125,7 +126,7 @@ export class SealkvNode {
     let coordinator!: Coordinator;
     let viaLease = false;
     let raft!: RaftNode;
-    const holder: { node?: SealkvNode } = {};
+    const holder: { node?: SealkvNode; metrics?: NodeMetrics } = {};
     coordinator = new Coordinator({
       node: {
         readyToLead: () => holder.node?.leaderReady ?? false,
@@ -190,6 +191,7 @@ export class SealkvNode {
       backend: routing,
       pubsub,
       log: (msg, fields) => log('warn', msg, fields),
+      observeCommand: (name, seconds, error) => holder.metrics?.observeCommand(name, seconds, error),
     });
     const admin = await startAdminServer({
       host: config.adminAddr.host,
@@ -197,6 +199,48 @@ export class SealkvNode {
       encryption: new EncryptionAdmin(config, enc),
       cluster: clusterAdmin,
     });
+    const stopGc = startGcLoop({
+      mvcc,
+      lastCommitTs: () => fsm.lastCommitTs(),
+      nowMs: () => Date.now(),
+      retentionMs: GC_RETENTION_MS,
+      intervalMs: GC_INTERVAL_MS,
+      onError: (e) => log('error', 'MVCC garbage collection failed', { error: e }),
+    });
+    const metrics = new NodeMetrics({
+      raft: () => raft.status(),
+      encryption: () =>
+        enc === undefined
+          ? undefined
+          : {
+              activeKeyIds: { storage: enc.stateCache.activeStorage, raft: activeRaftKey },
+              localEpoch: enc.pinned,
+              sidecarRaftAppliedIndex: enc.sidecar?.raftAppliedIndex ?? 0n,
+            },
+      processMetrics: true,
+    });
+    holder.metrics = metrics;
+    const metricsServer =
+      config.metricsAddr === undefined
+        ? undefined
+        : await startMetricsServer({
+            host: config.metricsAddr.host,
+            port: config.metricsAddr.port,
+            metrics,
+            health: () => {
+              const st = raft.status();
+              return {
+                ok: st.lead !== '',
+                detail: {
+                  role: st.role,
+                  leader: st.lead,
+                  term: st.term,
+                  commit: st.commit,
+                  applied: st.applied,
+                },
+              };
+            },
+          });
     const node = new SealkvNode(
       config,
       log,
@@ -208,6 +252,11 @@ export class SealkvNode {
       routing,
       admin,
       enc,
+      async () => {
+        stopGc();
+        fanout.close();
+        await metricsServer?.close();
+      },
     );
     holder.node = node;
     raft.onLeaderChange((lead) => node.onLeaderChange(lead));
@@ -267,7 +316,7 @@ export class SealkvNode {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.stopBackground();
+    await this.stopBackground();
     await this.redis.close();
     this.routing.close();
     await this.admin.close();

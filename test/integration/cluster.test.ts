@@ -20,7 +20,7 @@ async function portFree(port: number): Promise<boolean> {
 async function freeBase(): Promise<number> {
   for (;;) {
     const base = 20000 + Math.floor(Math.random() * 30000);
-    const ports = [0, 1, 2].flatMap((i) => [base + i, base + 100 + i, base + 200 + i]);
+    const ports = [0, 1, 2].flatMap((i) => [base + i, base + 100 + i, base + 200 + i, base + 300 + i]);
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
   }
 }

@@ -65,6 +65,7 @@ export class SimRaftNode {
   private durableTermSeen = 0;
   private readonly writers = new Map<string, number>();
   private reads = new Map<string, PendingRead>();
+  private readSeq = 0;
   private serveQueue: { index: number; read: PendingRead }[] = [];
 
   constructor(
@@ -172,9 +173,9 @@ export class SimRaftNode {
       return;
     }
     if (isRead) {
-      const key = `${client}:${reqId}`;
-      // A retry keeps the first arrival's floor: whichever round answers, it is at least that.
-      if (!this.reads.has(key)) this.reads.set(key, { client, reqId, cmd, floor: this.env.ghost.maxCommit });
+      // Every arrival (retries included) is its own read with its own floor (I15).
+      const key = `${client}:${reqId}:${++this.readSeq}`;
+      this.reads.set(key, { client, reqId, cmd, floor: this.env.ghost.maxCommit });
       this.core.readIndex(enc.encode(key));
     } else {
       const cached = this.fsm.cached(client, reqId);

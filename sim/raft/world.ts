@@ -161,7 +161,7 @@ function evOf(clients: readonly RaftClient[], opId: number): number {
 }
 
 export function runRaftSeed(seed: number, opts: RaftRunOptions = {}): SeedResult {
-  const workloadMs = opts.workloadMs ?? 6000;
+  const workloadMs = opts.workloadMs ?? 10000;
   const w = buildWorld(seed, opts, workloadMs);
   for (const c of w.clients) c.start();
   w.netChaos.start();

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { AdminRpcError, ClusterAdminClient } from '../admin/client.ts';
 import { startAdminServer } from '../admin/server.ts';
 import { EncryptionApplier } from '../encryption/applier/index.ts';
 import { RaftEnvelope } from '../encryption/envelope/raft.ts';
@@ -20,6 +21,8 @@ import { KvBackend } from '../redis/kv-backend.ts';
 import { LocalPubSub } from '../redis/pubsub.ts';
 import { RedisServer } from '../redis/server.ts';
 import { type LmdbEngine, Mvcc, openLmdbEngine } from '../storage/index.ts';
+import { Err } from '../util/codes.ts';
+import { sealError } from '../util/errors.ts';
 import { ClusterAdmin } from './cluster-admin.ts';
 import { formatHostPort, type ServerConfig } from './config.ts';
 import { EncryptionAdmin } from './encryption-admin.ts';
@@ -117,6 +120,8 @@ export class SealkvNode {
     });
     const members = new MemberDirectory(engine);
     await members.seed(config.peers);
+    const joining =
+      config.join === undefined ? undefined : await learnCluster(formatHostPort(config.join), members);
 
     const transport = new Transport({ id: config.id, clusterId: CLUSTER_ID });
     if (config.raftAddr === undefined) throw new Error('--raft-addr is required');
@@ -150,7 +155,9 @@ export class SealkvNode {
         raftCutover > 0n && raftEnvelope !== undefined ? raftEnvelope.wrapRaftPayload(body) : body,
     });
 
-    const voters = config.peers.length > 0 ? config.peers.map((p) => p.id) : [config.id];
+    // A joining node starts outside the configuration (it never campaigns) and
+    // learns its membership from the leader's log once it is added as a learner.
+    const voters = joining ?? (config.peers.length > 0 ? config.peers.map((p) => p.id) : [config.id]);
     raft = await RaftNode.start({
       id: config.id,
       voters,
@@ -262,6 +269,13 @@ export class SealkvNode {
     raft.onLeaderChange((lead) => node.onLeaderChange(lead));
     const bound = await redis.listen(config.redisAddr.host, config.redisAddr.port);
     node.redisAddress = formatHostPort(bound);
+    if (
+      config.join !== undefined &&
+      !raft.status().conf.learners.includes(config.id) &&
+      !raft.status().conf.voters.includes(config.id)
+    ) {
+      await requestMembership(formatHostPort(config.join), config, log);
+    }
     log('info', 'node started', {
       redis: node.redisAddress,
       raft: formatHostPort(config.raftAddr),
@@ -343,4 +357,43 @@ async function recordMembers(
       if (cc.node !== self) transport.addPeer(cc.node, addrs.raft);
     }
   }
+}
+
+/** --join: reads the cluster's members from any node's admin API; returns the current voters. */
+async function learnCluster(endpoint: string, members: MemberDirectory): Promise<string[]> {
+  const client = new ClusterAdminClient(endpoint, { timeoutMs: 5000 });
+  try {
+    const st = await client.status();
+    for (const m of st.members) {
+      if (members.get(m.id) === undefined && m.raftAddr !== '')
+        await members.set(m.id, { raft: m.raftAddr, admin: m.adminAddr });
+    }
+    return st.members.filter((m) => m.role === 'voter').map((m) => m.id);
+  } finally {
+    client.close();
+  }
+}
+
+/** --join: asks the leader (following ErrNotLeader redirects) to add this node as a learner. */
+async function requestMembership(endpoint: string, config: ServerConfig, log: Logger): Promise<void> {
+  let target = endpoint;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const client = new ClusterAdminClient(target, { timeoutMs: 5000 });
+    try {
+      const r = await client.addLearner({
+        id: config.id,
+        raftAddr: formatHostPort(config.raftAddr!),
+        adminAddr: formatHostPort(config.adminAddr),
+      });
+      log('info', 'joined the cluster as a learner', { appliedIndex: r.appliedIndex });
+      return;
+    } catch (e) {
+      if (e instanceof AdminRpcError && e.leaderAddr !== undefined && e.leaderAddr !== '')
+        target = e.leaderAddr;
+      else await new Promise((r) => setTimeout(r, 250));
+    } finally {
+      client.close();
+    }
+  }
+  throw sealError(Err.ProposalFailed, `could not join the cluster through ${endpoint}`);
 }

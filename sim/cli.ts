@@ -18,7 +18,7 @@ const USAGE =
 
 /** Deliberately broken variants, per model, that the checkers must catch (not in the usage text). */
 const BUGS: Record<SimModel, readonly SimBug[]> = {
-  raft: ['ack-before-persist', 'stale-read'],
+  raft: ['ack-before-persist', 'stale-read', 'lying-fsync'],
   smoke: ['stale-read'],
 };
 

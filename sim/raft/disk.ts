@@ -42,10 +42,18 @@ export class DurableLog {
     this.pending = [];
   }
 
-  /** Power loss: the first `keep` unsynced writes reached the platter, the rest are gone. */
-  crash(keep: number): void {
+  /**
+   * Power loss: the first `keep` unsynced writes reached the platter, the rest are gone.
+   * `lieBy` > 0 models a disk that acknowledged fsyncs it did not do: that many synced
+   * entries vanish too (a deliberately broken variant).
+   */
+  crash(keep: number, lieBy = 0): void {
     for (const w of this.pending.slice(0, keep)) this.land(w);
     this.pending = [];
+    if (lieBy > 0) {
+      this.ents = this.ents.slice(0, Math.max(0, this.ents.length - lieBy));
+      this.hs = { ...this.hs, commit: Math.min(this.hs.commit, this.ents.length) };
+    }
   }
 
   /** The durable image, for a restart. */

@@ -38,6 +38,8 @@ export class ProcChaos {
     private readonly plan: ProcFaultPlan,
     private readonly nodes: readonly SimRaftNode[],
     private readonly fault: (text: string) => void,
+    /** Runs after each crash: what the crash lost must not include a committed entry (I9). */
+    private readonly afterCrash: () => void,
   ) {}
 
   start(): void {
@@ -73,6 +75,7 @@ export class ProcChaos {
     const down = this.rand.int(10, this.plan.maxDownMs);
     n.crash();
     this.fault(`crash n${n.id} restart_in=${down}`);
+    this.afterCrash();
     this.sched.after(down, 'chaos.restart', () => {
       if (n.alive) return;
       n.restart();

@@ -17,6 +17,8 @@ export class Ghost {
   /** I8: content hash of the entry applied at each index, and the FSM hash after it. */
   readonly appliedHash: number[] = [0];
   readonly stateHash: number[] = [0];
+  /** I2: the candidate each voter granted in each term (`term/voter` → candidate). */
+  readonly voteOf = new Map<string, string>();
   /** I15: the highest commit index any node has reached. */
   maxCommit = 0;
   violation: Violation | undefined;
@@ -31,6 +33,30 @@ export class Ghost {
     const prev = this.leaderOf.get(term);
     if (prev !== undefined && prev !== node) this.fail('I1', `t${term} led by n${prev} and n${node}`);
     else if (prev === undefined) this.leaderOf.set(term, node);
+  }
+
+  vote(voter: number, term: number, candidate: string): void {
+    const key = `${term}/${voter}`;
+    const prev = this.voteOf.get(key);
+    if (prev === undefined) this.voteOf.set(key, candidate);
+    else if (prev !== candidate) this.fail('I2', `n${voter} granted t${term} to n${prev} and n${candidate}`);
+  }
+
+  /**
+   * I9: every committed index is still in the durable image of a majority. `termAt` gives
+   * each node's durable term at an index (undefined when it does not hold it).
+   */
+  durableQuorum(termAt: readonly ((i: number) => number | undefined)[]): void {
+    const need = Math.floor(termAt.length / 2) + 1;
+    for (let i = 1; i <= this.maxCommit; i++) {
+      const t = this.committedTerm[i];
+      let holders = 0;
+      for (const f of termAt) if (f(i) === t) holders++;
+      if (holders < need) {
+        this.fail('I9', `committed ${t ?? '?'}/${i} durable on ${holders} of ${termAt.length} nodes`);
+        return;
+      }
+    }
   }
 
   chain(node: number, index: number, term: number, hash: number): void {

@@ -17,7 +17,7 @@ import type { Ghost } from './ghost.ts';
 import { bytesHash, encodeOp, KvMachine, mix } from './kv.ts';
 import type { Wire } from './wire.ts';
 
-export type RaftBug = 'ack-before-persist' | 'stale-read';
+export type RaftBug = 'ack-before-persist' | 'stale-read' | 'lying-fsync';
 
 export interface NodeEnv {
   readonly sched: Scheduler;
@@ -61,6 +61,9 @@ export class SimRaftNode {
   /** chain[i] = H(chain[i-1], term_i, data_i) over the storage view (I5). */
   private chain: number[] = [0];
   private checkedCommit = 0;
+  /** Commit seen at the previous check in this life (I10) and whether we led then (I6). */
+  private lastCommit = 0;
+  private wasLeader = false;
   /** Highest durable term over every life (I3). */
   private durableTermSeen = 0;
   private readonly writers = new Map<string, number>();
@@ -90,6 +93,8 @@ export class SimRaftNode {
     this.chain = [0];
     this.extendChain(1, img.ents);
     this.checkedCommit = 0;
+    this.lastCommit = 0;
+    this.wasLeader = false;
     this.fsm = new KvMachine();
     this.inFlight = undefined;
     this.inbox = [];
@@ -124,7 +129,7 @@ export class SimRaftNode {
     this.alive = false;
     this.life++;
     const keep = this.env.disk.int(0, this.disk.unsyncedWrites);
-    this.disk.crash(keep);
+    this.disk.crash(keep, this.env.bug === 'lying-fsync' ? this.env.disk.int(1, 3) : 0);
     this.checkDurableTerm();
   }
 
@@ -332,6 +337,7 @@ export class SimRaftNode {
   private checkSend(m: Message): void {
     const hs = this.disk.hardState;
     const g = this.env.ghost;
+    if (m.type === 'VoteResp' && !m.reject) g.vote(this.id, m.term, m.to);
     const pre = m.type === 'PreVote' || m.type === 'PreVoteResp';
     if (!pre && m.term > hs.term)
       g.fail('I12', `n${this.id} sent ${m.type} t${m.term} with durable t${hs.term}`);
@@ -352,10 +358,23 @@ export class SimRaftNode {
     const g = this.env.ghost;
     const log = this.core.raft.log;
     const term = this.core.term;
-    if (this.core.role === 'leader') g.leader(term, this.id);
+    const leads = this.core.role === 'leader';
+    if (leads) g.leader(term, this.id);
+    if (leads && !this.wasLeader) {
+      // I6: a new leader holds every entry committed so far.
+      for (let i = 1; i <= g.maxCommit; i++) {
+        if (log.term(i) !== g.committedTerm[i]) {
+          g.fail('I6', `n${this.id} leads t${term} without committed ${g.committedTerm[i]}/${i}`);
+          break;
+        }
+      }
+    }
+    this.wasLeader = leads;
     if (term < this.disk.hardState.term)
       g.fail('I3', `n${this.id} volatile t${term} < durable t${this.disk.hardState.term}`);
     const commit = log.committed;
+    if (commit < this.lastCommit) g.fail('I10', `n${this.id} commit fell ${this.lastCommit}→${commit}`);
+    this.lastCommit = commit;
     for (let i = this.checkedCommit + 1; i <= commit; i++) g.committed(this.id, i, log.term(i));
     if (commit > this.checkedCommit) this.checkedCommit = commit;
     const applied = this.fsm.applied;

@@ -30,6 +30,8 @@ const CLOCK_RHO_PPM = 1000;
 const SETTLE_MS = 6500;
 const STATUS_EVERY_EVENTS = 1000;
 const KEEP_EVENTS_BEFORE = 300;
+/** A healthy run needs ~10^4 events; far more means messages ping-pong without progress. */
+const MAX_EVENTS = 300_000;
 
 interface World {
   readonly sched: Scheduler;
@@ -112,7 +114,15 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   });
   const leaderHint = (): number | undefined => nodes.find((n) => n.alive && n.roleLetter() === 'L')?.id;
   const netChaos = new NetChaos(sched, net, streamFor(seed, 'net.chaos'), netPlan, servers, leaderHint);
-  const procChaos = new ProcChaos(sched, streamFor(seed, 'proc.chaos'), procPlan, nodes, fault);
+  const durableQuorum = (): void => ghost.durableQuorum(nodes.map((n) => (i: number) => n.disk.termAt(i)));
+  const procChaos = new ProcChaos(
+    sched,
+    streamFor(seed, 'proc.chaos'),
+    procPlan,
+    nodes,
+    fault,
+    durableQuorum,
+  );
   emit(
     `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} drop=${netPlan.rates.dropP.toFixed(3)}`,
   );
@@ -128,6 +138,12 @@ function drive(w: World, endMs: number, untilEv: number | undefined): void {
     if (next === undefined || next > endMs) return;
     sched.step();
     for (const n of nodes) n.check();
+    if (sched.eventCount >= MAX_EVENTS) {
+      ghost.fail(
+        'BUDGET',
+        `${MAX_EVENTS} events by t=${sched.nowMs.toFixed(3)}: a message storm without progress`,
+      );
+    }
     if (ghost.violation !== undefined) return;
     if (sched.eventCount % STATUS_EVERY_EVENTS === 0) {
       w.trace.line(sched.eventCount, statusLine(sched.nowMs, sched.eventCount, status(nodes, ghost)));

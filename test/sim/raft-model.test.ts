@@ -126,6 +126,17 @@ describe('raft simulation', () => {
     );
   });
 
+  test('a disk that loses fsynced entries on a crash is caught by I9 (durable quorum)', () => {
+    const { code, lines } = cli(['--seeds', '4', '--start', '3', '--bug', 'lying-fsync']);
+    assert.equal(code, 1);
+    assert.ok(
+      lines.some((l) =>
+        /^FAIL seed=0x0000000[3-6] ev=\d{7} invariant=I9 detail="committed \d+\/\d+ durable on/.test(l),
+      ),
+      lines.filter((l) => l.startsWith('FAIL')).join('\n'),
+    );
+  });
+
   test('serving reads from any replica without ReadIndex is caught by the linearizability check', () => {
     const { code, lines } = cli(['--seeds', '4', '--bug', 'stale-read']);
     assert.equal(code, 1);

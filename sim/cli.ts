@@ -69,6 +69,7 @@ function writeFailure(outDir: string, r: SeedResult): void {
   });
   writeFileSync(join(dir, 'history.txt'), `${lines.join('\n')}\n`);
   writeFileSync(join(dir, 'counterexample.txt'), `${r.summary}\n${r.detail ?? ''}\n`);
+  for (const [name, text] of r.artifacts ?? []) writeFileSync(join(dir, name), text);
 }
 
 export interface CliIo {

@@ -47,6 +47,8 @@ export interface SeedResult {
   readonly detail?: string;
   readonly keptLines: readonly string[];
   readonly history: readonly RawOp<KvInput, KvOutput>[];
+  /** Extra files for a failing run's sim/out/<seed>/ (e.g. each node's durable disk image). */
+  readonly artifacts?: ReadonlyMap<string, string>;
 }
 
 const SERVERS = [1, 2, 3];

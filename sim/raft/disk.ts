@@ -61,6 +61,15 @@ export class DurableLog {
     return { ents: [...this.ents], hs: { ...this.hs } };
   }
 
+  /** Text dump of the durable image and the unsynced writes, for a failing run's output. */
+  dump(): string {
+    const hs = this.hs;
+    const lines = [`hardstate term=${hs.term} vote=${hs.vote || '-'} commit=${hs.commit}`];
+    for (const e of this.ents) lines.push(`entry ${e.term}/${e.index} ${new TextDecoder().decode(e.data)}`);
+    lines.push(`unsynced writes: ${this.pending.length}`);
+    return `${lines.join('\n')}\n`;
+  }
+
   private land(w: Write): void {
     if ('hs' in w) {
       this.hs = w.hs;

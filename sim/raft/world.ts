@@ -168,6 +168,10 @@ function liveness(w: World): string | undefined {
   return undefined;
 }
 
+function diskImages(nodes: readonly SimRaftNode[]): Map<string, string> {
+  return new Map(nodes.map((n) => [`disk-n${n.id}.txt`, n.disk.dump()]));
+}
+
 function evOf(clients: readonly RaftClient[], opId: number): number {
   for (const c of clients) {
     const ev = c.retEvById.get(opId);
@@ -242,6 +246,7 @@ export function runRaftSeed(seed: number, opts: RaftRunOptions = {}): SeedResult
     history,
     traceHash: w.trace.digestHex(),
     keptLines: w.trace.kept,
+    ...(verdict === 'illegal' ? { artifacts: diskImages(w.nodes) } : {}),
   };
   return detail === undefined ? result : { ...result, detail };
 }

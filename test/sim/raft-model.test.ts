@@ -126,6 +126,15 @@ describe('raft simulation', () => {
     );
   });
 
+  test("a failing run carries every node's durable disk image", () => {
+    const r = runSeed(3, { bug: 'lying-fsync' });
+    assert.equal(r.verdict, 'illegal');
+    const disk = r.artifacts?.get('disk-n1.txt') ?? '';
+    assert.match(disk, /^hardstate term=\d+ vote=\S+ commit=\d+\n/);
+    assert.match(disk, /unsynced writes: \d+\n$/);
+    assert.equal(runSeed(3).artifacts, undefined);
+  });
+
   test('a disk that loses fsynced entries on a crash is caught by I9 (durable quorum)', () => {
     const { code, lines } = cli(['--seeds', '4', '--start', '3', '--bug', 'lying-fsync']);
     assert.equal(code, 1);

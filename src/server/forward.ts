@@ -69,27 +69,33 @@ export class Upstream {
  * for one, then fails with TRYAGAIN.
  */
 export class RoutingBackend implements Backend {
-  private upstream: Upstream | undefined;
+  /**
+   * Several connections to the leader: the leader runs one batch at a time per
+   * connection, so one shared socket would serialise every client of this
+   * follower. A client connection never has two batches in flight, so any
+   * upstream keeps its commands in order.
+   */
+  private upstreams: Upstream[] = [];
+  private next = 0;
 
   constructor(
     private readonly local: Backend,
     private readonly route: () => Promise<
       { local: true } | { local: false; addr: { host: string; port: number } }
     >,
+    private readonly poolSize = 8,
   ) {}
 
   private async target(): Promise<Upstream | undefined> {
     const r = await this.route();
     if (r.local) return undefined;
-    if (
-      this.upstream === undefined ||
-      this.upstream.addr.host !== r.addr.host ||
-      this.upstream.addr.port !== r.addr.port
-    ) {
-      this.upstream?.close();
-      this.upstream = new Upstream(r.addr);
+    const first = this.upstreams[0];
+    if (first === undefined || first.addr.host !== r.addr.host || first.addr.port !== r.addr.port) {
+      for (const u of this.upstreams) u.close();
+      this.upstreams = Array.from({ length: this.poolSize }, () => new Upstream(r.addr));
     }
-    return this.upstream;
+    this.next = (this.next + 1) % this.upstreams.length;
+    return this.upstreams[this.next];
   }
 
   async run(cmds: Buffer[][]): Promise<Reply[]> {
@@ -120,6 +126,6 @@ export class RoutingBackend implements Backend {
   }
 
   close(): void {
-    this.upstream?.close();
+    for (const u of this.upstreams) u.close();
   }
 }

@@ -75,12 +75,7 @@ export class Overlay implements KvTx {
             limit: limit + this.writes.size,
           })
           .map((v) => asKey(v.key));
-    const all = new Set(fromStore);
-    for (const [k, w] of this.writes) {
-      if (w === null) all.delete(k);
-      else if (a === undefined || k > a) all.add(k);
-    }
-    return [...all].sort().slice(0, limit).map(fromKey);
+    return mergeKeyPage(fromStore, this.writes, a, limit).map(fromKey);
   }
 
   get hasWrites(): boolean {
@@ -104,6 +99,27 @@ export class Overlay implements KvTx {
     }
     return ops;
   }
+}
+
+/**
+ * One page of live keys after `after`: a page read from the snapshot merged
+ * with a body's buffered writes (puts add keys, deletes remove them). Keys are
+ * latin1 strings, whose order is byte order. The snapshot page must hold
+ * `limit + writes.size` keys (or all there are), so deletions cannot open a gap
+ * that keys not yet read from the snapshot should fill.
+ */
+export function mergeKeyPage(
+  snapshotPage: readonly string[],
+  writes: ReadonlyMap<string, unknown>,
+  after: string | undefined,
+  limit: number,
+): string[] {
+  const all = new Set(snapshotPage);
+  for (const [k, w] of writes) {
+    if (w === null) all.delete(k);
+    else if (after === undefined || k > after) all.add(k);
+  }
+  return [...all].sort().slice(0, limit);
 }
 
 /** The smallest key strictly greater than `k` (k ‖ 0x00). */

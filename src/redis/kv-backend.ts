@@ -1,5 +1,5 @@
 import type { Coordinator } from '../kv/coordinator.ts';
-import type { KvTx } from '../kv/overlay.ts';
+import { type KvTx, mergeKeyPage } from '../kv/overlay.ts';
 import type { Backend, Watch } from './backend.ts';
 import { checkArity, execute, lookup } from './commands/registry.ts';
 import type { CommandTx, CursorStore, KeyRecord, Reply } from './commands/types.ts';
@@ -118,19 +118,12 @@ class CommandView implements CommandTx {
   }
 
   keysAfter(after: Buffer | undefined, limit: number): Buffer[] {
-    const base = this.flushed
+    const page = this.flushed
       ? []
-      : this.tx.keysAfter(after, limit + this.writes.size).map((k) => Buffer.from(k));
-    const all = new Set(base.map((k) => k.toString('latin1')));
-    const a = after?.toString('latin1');
-    for (const [k, w] of this.writes) {
-      if (w === null) all.delete(k);
-      else if (a === undefined || k > a) all.add(k);
-    }
-    return [...all]
-      .sort()
-      .slice(0, limit)
-      .map((k) => Buffer.from(k, 'latin1'));
+      : this.tx.keysAfter(after, limit + this.writes.size).map((k) => Buffer.from(k).toString('latin1'));
+    return mergeKeyPage(page, this.writes, after?.toString('latin1'), limit).map((k) =>
+      Buffer.from(k, 'latin1'),
+    );
   }
 
   commit(): void {

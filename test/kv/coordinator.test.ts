@@ -80,6 +80,42 @@ describe('coordinator over FSM and MVCC', () => {
     }
   });
 
+  test('SCAN pages through every key exactly once, and a body sees its own new and deleted keys', async () => {
+    const { node, close } = openSingleNode();
+    try {
+      await node.backend.run(
+        Array.from({ length: 20 }, (_, i) => cmd('SET', `k${String(i).padStart(2, '0')}`, 'v')),
+      );
+      const seen: string[] = [];
+      let cursor = '0';
+      do {
+        const [r] = await node.backend.run([cmd('SCAN', cursor, 'COUNT', '3')]);
+        assert.ok(r?.t === 'array' && r.items !== null);
+        const [c, keys] = r.items;
+        assert.ok(c?.t === 'bulk' && keys?.t === 'array' && keys.items !== null);
+        cursor = c.b!.toString();
+        for (const k of keys.items) if (k.t === 'bulk') seen.push(k.b!.toString());
+      } while (cursor !== '0');
+      assert.deepEqual(
+        seen,
+        Array.from({ length: 20 }, (_, i) => `k${String(i).padStart(2, '0')}`),
+      );
+      const replies = await node.backend.run([
+        cmd('DEL', 'k00', 'k01'),
+        cmd('SET', 'a', '1'),
+        cmd('KEYS', '*'),
+      ]);
+      const keys = replies[2];
+      assert.ok(keys?.t === 'array' && keys.items !== null);
+      const names = keys.items.map((k) => (k.t === 'bulk' ? k.b!.toString() : ''));
+      assert.equal(names.length, 19);
+      assert.equal(names[0], 'a');
+      assert.ok(!names.includes('k00') && !names.includes('k01'));
+    } finally {
+      await close();
+    }
+  });
+
   test('with the storage envelope active no value reaches the store files in cleartext', async () => {
     const keystore = new Keystore();
     keystore.set(7, new Uint8Array(32).fill(9));

@@ -2,6 +2,7 @@
 // to lead, re-sent (same request id, deduplicated by the FSM sessions) on redirects and
 // every retry interval, and recorded as ambiguous (pending) when the timeout expires.
 
+import { ClientHistory } from '../client-history.ts';
 import type { NodeClock } from '../clock.ts';
 import type { KvCmd, KvInput, KvOutput } from '../lincheck/models.ts';
 import type { RawOp } from '../lincheck/types.ts';
@@ -26,8 +27,13 @@ interface InFlight {
 }
 
 export class RaftClient {
-  readonly history: RawOp<KvInput, KvOutput>[] = [];
-  readonly retEvById = new Map<number, number>();
+  private readonly ops = new ClientHistory();
+  get history(): RawOp<KvInput, KvOutput>[] {
+    return this.ops.ops;
+  }
+  get retEvById(): Map<number, number> {
+    return this.ops.retEvById;
+  }
   private nextReqId = 1;
   private current: InFlight | undefined;
   private target: number;
@@ -118,16 +124,17 @@ export class RaftClient {
   }
 
   private record(cur: InFlight, outcome: 'ok' | 'unknown', output?: KvOutput): void {
-    const base = {
-      id: this.nextOpId(),
-      client: this.id,
-      key: cur.cmd.key,
-      input: cur.cmd,
-      call: cur.callMs,
-      ret: this.sched.nowMs,
+    this.ops.record(
+      {
+        id: this.nextOpId(),
+        client: this.id,
+        cmd: cur.cmd,
+        callMs: cur.callMs,
+        retMs: this.sched.nowMs,
+        retEv: this.sched.eventCount,
+      },
       outcome,
-    };
-    this.history.push(output === undefined ? base : { ...base, output });
-    this.retEvById.set(base.id, this.sched.eventCount);
+      output,
+    );
   }
 }

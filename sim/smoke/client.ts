@@ -1,6 +1,7 @@
 // HARNESS SMOKE MODEL: closed-loop clients, one op in flight each, with retries on the
 // same request id and a timeout after which the op is recorded as ambiguous (pending).
 
+import { ClientHistory } from '../client-history.ts';
 import type { NodeClock } from '../clock.ts';
 import type { KvCmd, KvInput, KvOutput } from '../lincheck/models.ts';
 import { describeKvOp } from '../lincheck/models.ts';
@@ -37,9 +38,14 @@ interface InFlight {
 }
 
 export class SmokeClient {
-  readonly history: RawOp<KvInput, KvOutput>[] = [];
+  private readonly ops = new ClientHistory();
+  get history(): RawOp<KvInput, KvOutput>[] {
+    return this.ops.ops;
+  }
   /** Event number at which each op (by id) completed: where a violation becomes visible. */
-  readonly retEvById = new Map<number, number>();
+  get retEvById(): Map<number, number> {
+    return this.ops.retEvById;
+  }
   private nextReqId = 1;
   private current: InFlight | undefined;
 
@@ -136,16 +142,17 @@ export class SmokeClient {
   }
 
   private record(cur: InFlight, outcome: 'ok' | 'unknown', output?: KvOutput): void {
-    const base = {
-      id: this.nextOpId(),
-      client: this.id,
-      key: cur.cmd.key,
-      input: cur.cmd,
-      call: cur.callMs,
-      ret: this.sched.nowMs,
+    this.ops.record(
+      {
+        id: this.nextOpId(),
+        client: this.id,
+        cmd: cur.cmd,
+        callMs: cur.callMs,
+        retMs: this.sched.nowMs,
+        retEv: this.sched.eventCount,
+      },
       outcome,
-    };
-    this.history.push(output === undefined ? base : { ...base, output });
-    this.retEvById.set(base.id, this.sched.eventCount);
+      output,
+    );
   }
 }

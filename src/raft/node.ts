@@ -1,11 +1,9 @@
 /**
  * RaftNode: runs the pure core against the WAL, the peer transport and a monotonic clock.
- *
- * One loop, one Ready at a time (raft.md D1): persist (one WAL save, one fsync when the
- * Ready must sync) → send (only once that fsync resolved: I12) → apply the snapshot and the
- * committed entries → advance. Proposals, messages and ticks arriving while the loop waits
- * step straight into the core and come out together in the next Ready, which is what
- * batches concurrent proposals into one fsync (P24).
+ * This module owns the public API and the node's lifecycle; the work is done by its parts
+ * under ./node/ (startup in recovery.ts, the D1 loop in ready-loop.ts, applying in
+ * applier.ts, local snapshots in local-snapshots.ts, peer snapshots in
+ * snapshot-transfer.ts, ReadIndex in reads.ts).
  *
  * Failure policy: any WAL error is fatal (P43, never retry an fsync); the node stops and
  * reports it through `done`. A halt from the state machine stops the node without
@@ -13,82 +11,51 @@
  */
 import { Err } from '../util/codes.ts';
 import { isSealError, sealError } from '../util/errors.ts';
-import { decodeMessage, encodeMessage } from './codec.ts';
-import { decodeConfChange } from './core/confchange.ts';
-import { RaftCore, type Status } from './core/core.ts';
+import { decodeMessage } from './codec.ts';
+import type { RaftCore, Status } from './core/core.ts';
 import type { Message } from './core/messages.ts';
-import type { Ready } from './core/ready.ts';
-import {
-  type ConfChange,
-  type ConfState,
-  type Entry,
-  EntryType,
-  type NodeId,
-  type Snapshot,
-} from './core/types.ts';
-import { joinPath } from './disk/disk.ts';
-import { LogStore } from './log-store.ts';
-import { coalesceAppends } from './node/coalesce.ts';
+import type { ConfChange, Entry, NodeId } from './core/types.ts';
+import type { LogStore } from './log-store.ts';
+import { Applier } from './node/applier.ts';
+import { guarded, type NodeHost } from './node/host.ts';
+import { LeaderWatch } from './node/leader.ts';
+import { LocalSnapshots } from './node/local-snapshots.ts';
+import { MembershipHistory } from './node/membership.ts';
+import { type ResolvedOptions, resolveOptions } from './node/options.ts';
 import { PendingReads } from './node/reads.ts';
-import { chunksOf, collect } from './node/snapshot-io.ts';
+import { ReadyLoop } from './node/ready-loop.ts';
+import { type Recovered, recover } from './node/recovery.ts';
+import { SnapshotTransfer } from './node/snapshot-transfer.ts';
 import { TrackingDisk } from './node/tracking-disk.ts';
 import type { HaltInfo, NodeLogger, RaftNodeOptions, StopReason, TickSource } from './node/types.ts';
-import { DEFAULT_MAX_FRAME_BYTES } from './transport/frame.ts';
-import { decodeSnapshotFile, snapFileName } from './wal/snapfile.ts';
-import { Wal } from './wal/wal.ts';
+import type { Wal } from './wal/wal.ts';
 
 export type * from './node/types.ts';
 
 type State = 'running' | 'stopping' | 'stopped' | 'aborted' | 'halted' | 'failed';
-
-const EMPTY = new Uint8Array(0);
-
-function metaOnly(s: Snapshot): Snapshot {
-  return { meta: s.meta, data: EMPTY };
-}
 
 const defaultTicker: TickSource = (fn, ms) => {
   const h = setInterval(fn, ms);
   return () => clearInterval(h);
 };
 
-interface Resolved {
-  tickMs: number;
-  snapshotEvery: number;
-  snapshotBytes: number;
-  snapshotRetain: number;
-  snapshotChunkBytes: number;
-  maxSnapshotBytes: number;
-  maxMsgBytes: number;
-}
-
 export class RaftNode {
   readonly id: NodeId;
   private readonly o: RaftNodeOptions;
-  private readonly r: Resolved;
+  private readonly r: ResolvedOptions;
   private readonly log: NodeLogger;
   private state: State = 'running';
   private readonly core: RaftCore;
   private readonly store: LogStore;
   private readonly wal: Wal;
-  private applied: number;
-  private lead: NodeId = '';
-  private term = 0;
-  private readonly leaderCbs: ((lead: NodeId, term: number) => void)[] = [];
+  private readonly host: NodeHost;
   private readonly reads: PendingReads;
-  private readonly appliedWaiters = new Map<
-    number,
-    { resolve: () => void; reject: (e: unknown) => void }[]
-  >();
-  /** Membership as of each applied conf change since the snapshot, oldest first. */
-  private confHistory: { index: number; conf: ConfState }[];
-  private readonly snapSending = new Set<NodeId>();
-  private snapJob = false;
-  private snapJobDone: Promise<void> = Promise.resolve();
-  /** A local snapshot whose file is durable, waiting for its WAL marker (written by the loop). */
-  private readySnapshot: Snapshot | undefined;
+  private readonly leader: LeaderWatch;
+  private readonly applier: Applier;
+  private readonly snapshots: LocalSnapshots;
+  private readonly transfer: SnapshotTransfer;
+  private readonly loop: ReadyLoop;
   private stopTicker: () => void = () => {};
-  private wakeLoop: (() => void) | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private finish!: (r: StopReason) => void;
   private ended = false;
@@ -97,32 +64,55 @@ export class RaftNode {
 
   private constructor(
     o: RaftNodeOptions,
+    r: ResolvedOptions,
     private readonly disk: TrackingDisk,
-    wal: Wal,
-    store: LogStore,
-    core: RaftCore,
-    applied: number,
+    { wal, store, core, applied }: Recovered,
   ) {
     this.o = o;
+    this.r = r;
     this.id = o.id;
     this.wal = wal;
     this.store = store;
     this.core = core;
-    this.applied = applied;
-    this.log = o.logger ?? (() => {});
-    this.r = {
-      tickMs: o.tickMs ?? 100,
-      snapshotEvery: o.snapshotEvery ?? 10_000,
-      snapshotBytes: o.snapshotBytes ?? 64 * 1024 * 1024,
-      snapshotRetain: o.snapshotRetain ?? 1_000,
-      snapshotChunkBytes: o.snapshotChunkBytes ?? 256 * 1024,
-      maxSnapshotBytes: o.maxSnapshotBytes ?? 1024 * 1024 * 1024,
-      maxMsgBytes: o.raft?.maxMsgBytes ?? 1024 * 1024,
+    const log = o.logger ?? (() => {});
+    this.log = log;
+    this.host = {
+      id: o.id,
+      log,
+      running: () => this.state === 'running',
+      wake: () => this.loop.wake(),
+      fail: (e) => this.fail(e),
+      halt: (h) => this.halt(h),
+      stoppedError: () => this.stoppedError(),
     };
-    const election = o.raft?.electionTicks ?? 10;
-    this.reads = new PendingReads(o.readTimeoutTicks ?? 3 * election);
+    this.reads = new PendingReads(r.readTimeoutTicks);
+    this.leader = new LeaderWatch(this.host, this.reads);
     const snap = store.snapshot().meta;
-    this.confHistory = [{ index: snap.index, conf: snap.conf }];
+    const membership = new MembershipHistory(snap.index, snap.conf);
+    this.applier = new Applier(this.host, o, core, membership, r.snapshotChunkBytes, applied);
+    this.snapshots = new LocalSnapshots(
+      this.host,
+      o.fsm,
+      store,
+      wal,
+      membership,
+      r,
+      () => this.applier.index,
+    );
+    this.transfer = new SnapshotTransfer(this.host, core, o.transport, disk, o.dir, r);
+    this.loop = new ReadyLoop(this.host, {
+      core,
+      wal,
+      store,
+      membership,
+      transport: o.transport,
+      transfer: this.transfer,
+      leader: this.leader,
+      reads: this.reads,
+      applier: this.applier,
+      snapshots: this.snapshots,
+      maxMsgBytes: r.maxMsgBytes,
+    });
     this.done = new Promise((resolve) => {
       this.finish = resolve;
     });
@@ -136,68 +126,14 @@ export class RaftNode {
   static async start(o: RaftNodeOptions): Promise<RaftNode> {
     const disk = new TrackingDisk(o.disk);
     try {
-      return await RaftNode.open(o, disk);
+      const r = resolveOptions(o);
+      const node = new RaftNode(o, r, disk, await recover(o, r, disk, o.logger ?? (() => {})));
+      node.applier.replayConfChanges(node.store);
+      node.begin();
+      return node;
     } catch (e) {
       await disk.releaseAll();
       throw e;
-    }
-  }
-
-  private static async open(o: RaftNodeOptions, disk: TrackingDisk): Promise<RaftNode> {
-    const { wal, state } = await Wal.open(disk, {
-      dir: o.dir,
-      segmentBytes: o.segmentBytes,
-      hook: o.walHook,
-    });
-    const log = o.logger ?? (() => {});
-    if (state.repaired !== undefined)
-      log('warn', 'dropped a torn WAL tail at startup', { ...state.repaired });
-    const store = new LogStore({
-      hardState: state.hardState,
-      bootstrap: { voters: [...o.voters], learners: [] },
-      // The image itself stays on disk; it is read back only to send it (bounded memory).
-      snapshot: state.snapshot === undefined ? undefined : metaOnly(state.snapshot),
-      entries: state.entries,
-    });
-    let applied = await o.fsm.appliedIndex();
-    const snap = state.snapshot;
-    if (snap !== undefined && applied < snap.meta.index) {
-      // The WAL marker of an installed snapshot is written before the state machine
-      // restores it; a crash in between lands here.
-      if (o.fsm.restore === undefined) {
-        throw sealError(
-          Err.InvalidArgument,
-          'the WAL holds a snapshot but the state machine cannot restore one',
-          {},
-        );
-      }
-      await o.fsm.restore(snap.meta, chunksOf(snap.data, o.snapshotChunkBytes ?? 256 * 1024));
-      applied = snap.meta.index;
-    }
-    const clock = o.clock ?? (() => performance.now());
-    const core = new RaftCore({
-      ...o.raft,
-      id: o.id,
-      storage: store,
-      rand: o.rand ?? Math.random,
-      now: clock,
-      applied,
-      tickMs: o.tickMs ?? 100,
-      // P18: a proposal must fit in one transport frame with its message around it.
-      maxProposalBytes: o.raft?.maxProposalBytes ?? DEFAULT_MAX_FRAME_BYTES - 64 * 1024,
-      logger: (line) => log('info', line),
-    });
-    const node = new RaftNode(o, disk, wal, store, core, applied);
-    node.replayConfChanges(store.firstIndex(), applied);
-    node.begin();
-    return node;
-  }
-
-  /** Pitfall 31: config = snapshot config + conf entries applied after it. */
-  private replayConfChanges(from: number, applied: number): void {
-    if (applied < from) return;
-    for (const e of this.store.entries(from, applied + 1, Number.POSITIVE_INFINITY)) {
-      if (e.type === EntryType.ConfChange) this.applyConfEntry(e);
     }
   }
 
@@ -209,15 +145,15 @@ export class RaftNode {
       this.core.reportUnreachable(peer);
       this.wake();
     });
-    t.onSnapshot((from, meta, chunks) => this.receiveSnapshot(from, meta, chunks));
+    t.onSnapshot((from, meta, chunks) => this.transfer.receive(from, meta, chunks));
     this.stopTicker = (this.o.ticker ?? defaultTicker)(() => this.tick(), this.r.tickMs);
-    this.loopDone = this.loop().catch((e: unknown) => this.fail(e));
+    this.loopDone = this.loop.run().catch((e: unknown) => this.fail(e));
   }
 
   // ---- public API -------------------------------------------------------------------
 
   get appliedIndex(): number {
-    return this.applied;
+    return this.applier.index;
   }
 
   get isRunning(): boolean {
@@ -276,7 +212,7 @@ export class RaftNode {
   }
 
   onLeaderChange(cb: (lead: NodeId, term: number) => void): void {
-    this.leaderCbs.push(cb);
+    this.leader.onChange(cb);
   }
 
   /** Held log entries in [lo, hi), e.g. for startup scans; lo must be ≥ the first held index. */
@@ -296,13 +232,9 @@ export class RaftNode {
 
   /** Resolves once the applied index reaches `index` (rejects if the node stops first). */
   waitApplied(index: number): Promise<void> {
-    if (this.applied >= index) return Promise.resolve();
+    if (this.applier.index >= index) return Promise.resolve();
     if (this.state !== 'running') return Promise.reject(this.stoppedError());
-    return new Promise((resolve, reject) => {
-      const list = this.appliedWaiters.get(index) ?? [];
-      list.push({ resolve, reject });
-      this.appliedWaiters.set(index, list);
-    });
+    return this.applier.wait(index);
   }
 
   /** Clean stop: stop ticking, finish the Ready in progress, close the WAL and the transport. */
@@ -312,7 +244,7 @@ export class RaftNode {
     this.stopTicker();
     this.wake();
     await this.loopDone;
-    await this.snapJobDone;
+    await this.snapshots.settled;
     await this.o.transport.close();
     try {
       await this.wal.close();
@@ -332,7 +264,7 @@ export class RaftNode {
     if (this.state !== 'running') {
       // Already stopped or failed: only release what a failed node left open.
       await this.loopDone;
-      await this.snapJobDone;
+      await this.snapshots.settled;
       await this.disk.releaseAll();
       return;
     }
@@ -341,7 +273,7 @@ export class RaftNode {
     this.wake();
     await this.o.transport.close();
     await this.loopDone;
-    await this.snapJobDone;
+    await this.snapshots.settled;
     await this.disk.releaseAll();
     this.end('aborted', { kind: 'aborted' });
   }
@@ -371,7 +303,7 @@ export class RaftNode {
 
   private tick(): void {
     if (this.state !== 'running') return;
-    this.guard(() => this.core.tick());
+    guarded(this.host, () => this.core.tick());
     this.reads.tick();
     this.wake();
   }
@@ -389,267 +321,12 @@ export class RaftNode {
       this.log('warn', 'dropped a raft message with foreign addressing', { from, msgFrom: m.from, to: m.to });
       return;
     }
-    this.guard(() => this.core.step(m));
+    guarded(this.host, () => this.core.step(m));
     this.wake();
-  }
-
-  private async receiveSnapshot(
-    from: string,
-    meta: Uint8Array,
-    chunks: AsyncIterable<Uint8Array>,
-  ): Promise<void> {
-    if (this.state !== 'running') throw this.stoppedError();
-    const m = decodeMessage(meta);
-    if (m.type !== 'Snap' || m.snapshot === undefined || m.from !== from || m.to !== this.id) {
-      throw sealError(Err.RaftMessageMalformed, 'snapshot stream does not start with a snapshot message', {
-        from,
-      });
-    }
-    const data = await collect(chunks, this.r.maxSnapshotBytes);
-    if (this.state !== 'running') throw this.stoppedError();
-    this.log('info', 'received snapshot', { from, index: m.snapshot.meta.index, bytes: data.length });
-    const msg: Message = { ...m, snapshot: { meta: m.snapshot.meta, data } };
-    this.guard(() => this.core.step(msg));
-    this.wake();
-  }
-
-  /** A throw from the core is a broken invariant: stop rather than run on a partial state. */
-  private guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (e) {
-      this.fail(e);
-    }
   }
 
   private wake(): void {
-    const w = this.wakeLoop;
-    if (w === undefined) return;
-    this.wakeLoop = undefined;
-    w();
-  }
-
-  // ---- the loop (D1) ------------------------------------------------------------------
-
-  private async loop(): Promise<void> {
-    while (this.state === 'running') {
-      if (this.readySnapshot !== undefined) {
-        await this.commitLocalSnapshot(this.readySnapshot);
-        continue;
-      }
-      if (!this.core.hasReady()) {
-        await new Promise<void>((resolve) => {
-          this.wakeLoop = resolve;
-        });
-        continue;
-      }
-      const rd = this.core.ready();
-      await this.persist(rd);
-      if (this.state !== 'running') return;
-      this.send(rd.messages);
-      this.noteLeader(rd);
-      for (const rs of rd.readStates) this.reads.resolve(rs.context, rs.index);
-      if (!(await this.applyReady(rd))) return;
-      this.core.advance(rd);
-      this.maybeSnapshot();
-    }
-  }
-
-  /** Step 1: one WAL save; with `mustSync` it resolves after the fsync. */
-  private async persist(rd: Ready): Promise<void> {
-    const s = rd.snapshot;
-    if (s !== undefined) {
-      await this.wal.writeSnapshotFile(s);
-      await this.wal.save(rd.hardState, rd.entries, {
-        sync: true,
-        snapshot: { meta: s.meta, mode: 'install' },
-      });
-      this.store.installSnapshot(metaOnly(s));
-      this.confHistory = [{ index: s.meta.index, conf: s.meta.conf }];
-    } else if (rd.entries.length > 0 || rd.hardState !== undefined) {
-      await this.wal.save(rd.hardState, rd.entries, { sync: rd.mustSync });
-    }
-    this.store.append(rd.entries);
-    if (rd.hardState !== undefined) this.store.setHardState(rd.hardState);
-  }
-
-  /** Step 2. Snapshot messages go out as streams on their own connection (P47). */
-  private send(msgs: readonly Message[]): void {
-    if (msgs.length === 0) return;
-    for (const m of coalesceAppends(msgs, this.r.maxMsgBytes)) {
-      if (m.to === this.id) continue;
-      if (m.type === 'Snap') this.sendSnapshot(m);
-      else this.o.transport.send(m.to, encodeMessage(m));
-    }
-  }
-
-  private sendSnapshot(m: Message): void {
-    const snap = m.snapshot;
-    if (snap === undefined || this.snapSending.has(m.to)) return;
-    this.snapSending.add(m.to);
-    const to = m.to;
-    const meta = encodeMessage({ ...m, snapshot: { meta: snap.meta, data: EMPTY } });
-    this.readSnapshotData(snap)
-      .then((data) => {
-        this.log('info', 'sending snapshot', { to, index: snap.meta.index, bytes: data.length });
-        return this.o.transport.sendSnapshot(to, meta, chunksOf(data, this.r.snapshotChunkBytes));
-      })
-      .then(
-        () => this.snapshotSent(to, true),
-        (e: unknown) => {
-          this.log('warn', 'snapshot transfer failed', { to, error: String(e) });
-          this.snapshotSent(to, false);
-        },
-      );
-  }
-
-  /** The log store holds snapshot metadata only; the image is read from its durable file. */
-  private async readSnapshotData(snap: Snapshot): Promise<Uint8Array> {
-    if (snap.data.length > 0 || snap.meta.index === 0) return snap.data;
-    const path = joinPath(this.o.dir, snapFileName(snap.meta.index, snap.meta.term));
-    // A newer snapshot may have purged this file: the transfer fails and the core retries.
-    return decodeSnapshotFile(await this.disk.readFile(path)).data;
-  }
-
-  private snapshotSent(to: NodeId, ok: boolean): void {
-    this.snapSending.delete(to);
-    if (this.state !== 'running') return;
-    this.guard(() => this.core.reportSnapshot(to, ok));
-    this.wake();
-  }
-
-  private noteLeader(rd: Ready): void {
-    const term = this.core.raft.term;
-    if (rd.lead === this.lead && term === this.term) return;
-    const changed = rd.lead !== this.lead;
-    this.lead = rd.lead;
-    this.term = term;
-    if (!changed) return;
-    // The core forgets reads pending at the old leader; their callers must retry.
-    this.reads.rejectAll(
-      sealError(Err.NotLeader, 'leadership changed before the read was confirmed; retry', {}),
-    );
-    for (const cb of this.leaderCbs) {
-      try {
-        cb(rd.lead, term);
-      } catch (e) {
-        this.log('error', 'leader-change callback threw', { error: String(e) });
-      }
-    }
-  }
-
-  /** Step 3. Returns false when the node must stop (halt or failure). */
-  private async applyReady(rd: Ready): Promise<boolean> {
-    const s = rd.snapshot;
-    if (s !== undefined && s.meta.index > this.applied) {
-      const restore = this.o.fsm.restore;
-      if (restore === undefined)
-        throw sealError(Err.InvalidArgument, 'received a snapshot but the FSM cannot restore');
-      await restore.call(this.o.fsm, s.meta, chunksOf(s.data, this.r.snapshotChunkBytes));
-      this.setApplied(s.meta.index);
-    }
-    const ents = rd.committedEntries;
-    if (ents.length === 0) return this.state === 'running';
-    const res = await this.o.fsm.apply(ents);
-    const halt = res?.halt;
-    if (halt !== undefined) {
-      this.onHalt(halt, ents);
-      return false;
-    }
-    if (this.state !== 'running') return false;
-    for (const e of ents) if (e.type === EntryType.ConfChange) this.applyConfEntry(e);
-    this.setApplied(ents[ents.length - 1]!.index);
-    return true;
-  }
-
-  private applyConfEntry(e: Entry): void {
-    const cc = decodeConfChange(e.data);
-    const conf = this.core.applyConfChange(cc);
-    this.confHistory.push({ index: e.index, conf });
-    try {
-      this.o.onConfChange?.(cc, conf);
-    } catch (err) {
-      this.log('error', 'conf-change callback threw', { error: String(err) });
-    }
-  }
-
-  private setApplied(index: number): void {
-    if (index <= this.applied) return;
-    this.applied = index;
-    for (const [i, list] of this.appliedWaiters) {
-      if (i > index) continue;
-      this.appliedWaiters.delete(i);
-      for (const w of list) w.resolve();
-    }
-  }
-
-  private onHalt(halt: HaltInfo, ents: readonly Entry[]): void {
-    // Entries below the halted one were applied; the halted one and the rest were not.
-    const first = ents[0]!.index;
-    const appliedBefore = Math.max(this.applied, Math.min(halt.index - 1, ents[ents.length - 1]!.index));
-    for (const e of ents) if (e.index < halt.index && e.type === EntryType.ConfChange) this.applyConfEntry(e);
-    if (halt.index >= first) this.setApplied(appliedBefore);
-    this.log('error', 'state machine halted; stopping without advancing', { ...halt });
-    this.state = 'halted';
-    this.stopTicker();
-    void this.shutdown().then(() => this.end('halted', { kind: 'halt', halt }));
-  }
-
-  // ---- snapshots ------------------------------------------------------------------
-
-  private maybeSnapshot(): void {
-    const fsm = this.o.fsm;
-    if (fsm.snapshot === undefined || this.snapJob || this.state !== 'running') return;
-    const since = this.applied - this.store.snapshot().meta.index;
-    const { bytes } = this.store.size;
-    if (since < this.r.snapshotEvery && !(bytes >= this.r.snapshotBytes && since > 0)) return;
-    this.snapJob = true;
-    this.snapJobDone = this.createSnapshot().catch((e: unknown) => this.fail(e));
-  }
-
-  /** Pins and serializes the state, writes its file; the loop then writes the WAL marker. */
-  private async createSnapshot(): Promise<void> {
-    const provider = this.o.fsm.snapshot;
-    if (provider === undefined) return;
-    const { index, chunks } = await provider.call(this.o.fsm);
-    const data = await collect(chunks, this.r.maxSnapshotBytes);
-    const term = this.store.term(index);
-    if (this.state !== 'running' || index <= this.store.snapshot().meta.index || term === undefined) {
-      this.snapJob = false;
-      return;
-    }
-    const snap: Snapshot = { meta: { index, term, conf: this.confAt(index) }, data };
-    await this.wal.writeSnapshotFile(snap);
-    this.readySnapshot = snap;
-    this.wake();
-  }
-
-  private async commitLocalSnapshot(snap: Snapshot): Promise<void> {
-    this.readySnapshot = undefined;
-    try {
-      // A snapshot installed from the leader meanwhile may already cover this one.
-      if (snap.meta.index <= this.store.snapshot().meta.index) return;
-      await this.wal.save(undefined, [], { sync: true, snapshot: { meta: snap.meta, mode: 'compact' } });
-      if (this.state !== 'running') return;
-      this.store.setSnapshot(metaOnly(snap));
-      this.store.compact(snap.meta.index - this.r.snapshotRetain);
-      this.trimConfHistory();
-      this.log('info', 'snapshot taken', { index: snap.meta.index, firstIndex: this.store.firstIndex() });
-    } finally {
-      this.snapJob = false;
-    }
-  }
-
-  private confAt(index: number): ConfState {
-    let conf = this.confHistory[0]!.conf;
-    for (const h of this.confHistory) if (h.index <= index) conf = h.conf;
-    return conf;
-  }
-
-  private trimConfHistory(): void {
-    const snapIndex = this.store.snapshot().meta.index;
-    const base = { index: snapIndex, conf: this.confAt(snapIndex) };
-    this.confHistory = [base, ...this.confHistory.filter((h) => h.index > snapIndex)];
+    this.loop.wake();
   }
 
   // ---- stopping ---------------------------------------------------------------------
@@ -667,6 +344,12 @@ export class RaftNode {
     );
   }
 
+  private halt(halt: HaltInfo): void {
+    this.state = 'halted';
+    this.stopTicker();
+    void this.shutdown().then(() => this.end('halted', { kind: 'halt', halt }));
+  }
+
   private async shutdown(): Promise<void> {
     await this.o.transport.close();
     try {
@@ -682,9 +365,7 @@ export class RaftNode {
     this.state = state;
     const err = this.stoppedError();
     this.reads.rejectAll(err);
-    const waiters = [...this.appliedWaiters.values()].flat();
-    this.appliedWaiters.clear();
-    for (const w of waiters) w.reject(err);
+    this.applier.rejectAll(err);
     this.finish(reason);
   }
 }

@@ -1,5 +1,6 @@
 import { Err } from '../../util/codes.ts';
 import { sealError } from '../../util/errors.ts';
+import type { Snapshot } from '../core/types.ts';
 
 /** Streams `data` as views of at most `size` bytes. */
 export async function* chunksOf(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
@@ -32,4 +33,14 @@ export async function collect(chunks: AsyncIterable<Uint8Array>, max: number): P
     off += p.length;
   }
   return out;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The snapshot without its image. The log store keeps only this: the image stays in its
+ * durable file and is read back only to send it, so memory does not hold one per snapshot.
+ */
+export function metaOnly(s: Snapshot): Snapshot {
+  return { meta: s.meta, data: EMPTY };
 }

@@ -21,6 +21,11 @@ export class MembershipHistory {
     this.history.push({ index, conf });
   }
 
+  /** Records held (one, plus one per conf change since the last snapshot). */
+  get size(): number {
+    return this.history.length;
+  }
+
   at(index: number): ConfState {
     let conf = this.history[0]!.conf;
     for (const h of this.history) if (h.index <= index) conf = h.conf;

@@ -11,10 +11,12 @@ export interface SimArgs {
   readonly untilEv?: number;
   readonly model?: SimModel;
   readonly bug?: SimBug;
+  /** Print the summed fault and recovery counters after the run. */
+  readonly stats?: boolean;
 }
 
 const USAGE =
-  'usage: npm run sim -- [--seeds N] [--start S] | [--seed S [--until-ev N]] [--model raft|smoke]';
+  'usage: npm run sim -- [--seeds N] [--start S] | [--seed S [--until-ev N]] [--model raft|smoke] [--stats]';
 
 /** Deliberately broken variants, per model, that the checkers must catch (not in the usage text). */
 const BUGS: Record<SimModel, readonly SimBug[]> = {
@@ -37,9 +39,14 @@ export function parseArgs(argv: readonly string[]): SimArgs {
   let untilEv: number | undefined;
   let bug: string | undefined;
   let model: SimModel | undefined;
+  let stats = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = argv[i + 1];
+    if (flag === '--stats') {
+      stats = true;
+      continue;
+    }
     if (flag === '--seeds') count = positiveInt(flag, value);
     else if (flag === '--start') start = parseSeed(value ?? '');
     else if (flag === '--seed') single = parseSeed(value ?? '');
@@ -57,6 +64,7 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     ...(untilEv === undefined ? {} : { untilEv }),
     ...(model === undefined ? {} : { model }),
     ...(known === undefined ? {} : { bug: known }),
+    ...(stats ? { stats } : {}),
   };
 }
 
@@ -79,7 +87,7 @@ export interface CliIo {
 }
 
 /** Runs the seeds and prints the report; returns the process exit code. */
-export function runCli(argv: readonly string[], io: CliIo): number {
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const args = parseArgs(argv);
   const opts: RunOptions = {
     ...(args.untilEv === undefined ? {} : { untilEv: args.untilEv }),
@@ -89,17 +97,23 @@ export function runCli(argv: readonly string[], io: CliIo): number {
   const hashes: string[] = [];
   const failed: SeedResult[] = [];
   let ops = 0;
+  const counters = new Map<string, number>();
   for (const seed of args.seeds) {
-    const r = runSeed(seed, opts);
+    const r = await runSeed(seed, opts);
     for (const line of r.keptLines) io.print(line);
     io.print(r.summary);
     for (const line of r.detail?.split('\n') ?? []) io.print(line);
     hashes.push(r.traceHash);
     ops += r.ops;
+    for (const [k, v] of r.stats ?? []) counters.set(k, (counters.get(k) ?? 0) + v);
     if (r.verdict === 'illegal') {
       failed.push(r);
       if (io.outDir !== undefined) writeFailure(io.outDir, r);
     }
+  }
+  if (args.stats) {
+    const keys = [...counters.keys()].sort();
+    io.print(`sim stats ${keys.map((k) => `${k}=${counters.get(k)}`).join(' ')}`);
   }
   for (const r of failed) io.print(`failing seed ${fmtSeed(r.seed)}: ${replayCommand(r.seed, r.failEv)}`);
   io.print(

@@ -3,7 +3,7 @@ import { runCli } from './cli.ts';
 
 let code: number;
 try {
-  code = runCli(process.argv.slice(2), { print: (line) => console.log(line), outDir: 'sim/out' });
+  code = await runCli(process.argv.slice(2), { print: (line) => console.log(line), outDir: 'sim/out' });
 } catch (err) {
   console.error(err instanceof Error ? err.message : String(err));
   code = 2;

@@ -47,6 +47,8 @@ export interface SeedResult {
   readonly detail?: string;
   readonly keptLines: readonly string[];
   readonly history: readonly RawOp<KvInput, KvOutput>[];
+  /** Fault and recovery counters of the run (kills by point, tears, disk errors, repairs…). */
+  readonly stats?: ReadonlyMap<string, number>;
   /** Extra files for a failing run's sim/out/<seed>/ (e.g. each node's durable disk image). */
   readonly artifacts?: ReadonlyMap<string, string>;
 }
@@ -164,7 +166,11 @@ function evOf(maps: readonly ReadonlyMap<number, number>[], opId: number): numbe
   return 0;
 }
 
-export function runSeed(seed: number, opts: RunOptions = {}): SeedResult {
+/**
+ * Async because the Raft model runs the real, promise-based WAL: the run loop lets its
+ * microtasks settle between queue events (sim/raft/node.ts). It never waits on host time.
+ */
+export async function runSeed(seed: number, opts: RunOptions = {}): Promise<SeedResult> {
   if ((opts.model ?? 'raft') === 'raft') {
     const bug = opts.bug;
     return runRaftSeed(seed, {

@@ -1,9 +1,22 @@
-// Process faults of the Raft model, drawn per seed (swarm testing): crash with restart after
-// a delay (the unsynced tail of the disk may be lost) and pause (a stall: no ticks, no input).
+// Process and disk faults of the Raft model (docs/spec/raft.md §4), drawn per seed (swarm
+// testing): crash now, or kill at a named WAL point the next time the node reaches it; the disk
+// keeps its synced bytes plus an arbitrary subset of unsynced sectors, sometimes with the last
+// write torn (zeros or garbage to the sector end); EIO on fsync and ENOSPC on write make the
+// process exit without acking; restart after a delay; pause (a stall: no ticks, no input).
 
+import type { SimDiskOp } from '../../src/raft/disk/sim-disk.ts';
+import type { WalCrashPoint } from '../../src/raft/wal/wal.ts';
 import type { Prng } from '../prng.ts';
 import type { Scheduler } from '../queue.ts';
 import type { SimRaftNode } from './node.ts';
+
+/** The kill points of raft.md §4 that the simulated nodes reach (they take no snapshots). */
+export const KILL_POINTS: readonly WalCrashPoint[] = [
+  'wal.beforeWrite',
+  'wal.beforeSync',
+  'wal.afterSync',
+  'segment.rotate',
+];
 
 export interface ProcFaultPlan {
   /** Mean virtual ms between crashes; 0 = no crashes this seed. */
@@ -13,6 +26,15 @@ export interface ProcFaultPlan {
   readonly maxPauseMs: number;
   /** Upper bound of a simulated fsync's duration (0 = instant). */
   readonly maxFsyncMs: number;
+  /** Share of crashes that instead arm a kill at a named WAL point. */
+  readonly killShare: number;
+  /** Probability that a crash tears the last unsynced write. */
+  readonly tearP: number;
+  /** Per-fsync probability of EIO, per-write probability of ENOSPC. */
+  readonly eioP: number;
+  readonly enospcP: number;
+  /** WAL segment size: small, so segments rotate within a run. */
+  readonly segmentBytes: number;
 }
 
 export function drawProcFaultPlan(rand: Prng): ProcFaultPlan {
@@ -22,21 +44,34 @@ export function drawProcFaultPlan(rand: Prng): ProcFaultPlan {
     pauseEveryMs: rand.chance(0.5) ? rand.int(500, 4000) : 0,
     maxPauseMs: rand.int(50, 2500),
     maxFsyncMs: rand.chance(0.3) ? 0 : rand.int(1, 15),
+    killShare: rand.chance(0.7) ? 0.2 + 0.6 * rand.float() : 0,
+    tearP: rand.chance(0.6) ? rand.float() : 0,
+    eioP: rand.chance(0.4) ? rand.int(2, 20) / 10000 : 0,
+    enospcP: rand.chance(0.4) ? rand.int(2, 20) / 10000 : 0,
+    segmentBytes: rand.pick([2048, 4096, 8192, 32768]),
   };
 }
 
 export function describePlan(p: ProcFaultPlan): string {
-  return `crash/${p.crashEveryMs}ms down<=${p.maxDownMs} pause/${p.pauseEveryMs}ms <=${p.maxPauseMs} fsync<=${p.maxFsyncMs}`;
+  return (
+    `crash/${p.crashEveryMs}ms down<=${p.maxDownMs} pause/${p.pauseEveryMs}ms <=${p.maxPauseMs} ` +
+    `fsync<=${p.maxFsyncMs} kill=${p.killShare.toFixed(2)} tear=${p.tearP.toFixed(2)} ` +
+    `eio=${p.eioP} enospc=${p.enospcP} seg=${p.segmentBytes}`
+  );
 }
 
 export class ProcChaos {
   private stopped = false;
+  /** Faults injected so far, by kind (crash, kill at each point, tear, EIO, ENOSPC). */
+  readonly counts = new Map<string, number>();
 
   constructor(
     private readonly sched: Scheduler,
     private readonly rand: Prng,
     private readonly plan: ProcFaultPlan,
     private readonly nodes: readonly SimRaftNode[],
+    /** One stream per node for its disk-error draws. */
+    private readonly diskRands: readonly Prng[],
     private readonly fault: (text: string) => void,
     /** Runs after each crash: what the crash lost must not include a committed entry (I9). */
     private readonly afterCrash: () => void,
@@ -51,7 +86,8 @@ export class ProcChaos {
   stop(): void {
     this.stopped = true;
     for (const n of this.nodes) {
-      if (!n.alive) {
+      n.disarm();
+      if (n.down) {
         n.restart();
         this.fault(`restart n${n.id} (faults stopped)`);
       } else if (n.paused) {
@@ -59,6 +95,26 @@ export class ProcChaos {
         this.fault(`resume n${n.id} (faults stopped)`);
       }
     }
+  }
+
+  /** SimDisk's fault hook: an errno for this operation, or undefined. */
+  diskFault(n: SimRaftNode, op: SimDiskOp): string | undefined {
+    if (this.stopped) return undefined;
+    const p = op === 'fsync' ? this.plan.eioP : op === 'write' ? this.plan.enospcP : 0;
+    if (p === 0 || !this.diskRands[n.id - 1]!.chance(p)) return undefined;
+    return op === 'fsync' ? 'EIO' : 'ENOSPC';
+  }
+
+  /** A node died on its own (kill point, disk error): crash its disk now, restart it later. */
+  died(n: SimRaftNode, verb: 'kill' | 'exit', detail: string): void {
+    this.count(
+      verb === 'kill' ? `kill.${detail.replace(/^at /, '')}` : (/\((\w+)/.exec(detail)?.[1] ?? 'exit'),
+    );
+    this.kill(n, `${verb} n${n.id} ${detail}`);
+  }
+
+  private count(kind: string): void {
+    this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
   }
 
   private next(label: string, meanMs: number, run: () => void): void {
@@ -71,13 +127,30 @@ export class ProcChaos {
 
   private crashOne(): void {
     const n = this.rand.pick(this.nodes);
-    if (!n.alive) return;
+    if (n.down) return;
+    if (n.alive && this.rand.chance(this.plan.killShare)) {
+      const point = this.rand.pick(KILL_POINTS);
+      n.armKill(point);
+      this.fault(`arm n${n.id} kill at ${point}`);
+      return;
+    }
+    this.count('crash');
+    this.kill(n, `crash n${n.id}${n.booting ? ' (recovering)' : ''}`);
+  }
+
+  private kill(n: SimRaftNode, what: string): void {
+    const tear = this.rand.chance(this.plan.tearP)
+      ? this.rand.chance(0.5)
+        ? 'zeros'
+        : 'garbage'
+      : undefined;
     const down = this.rand.int(10, this.plan.maxDownMs);
-    n.crash();
-    this.fault(`crash n${n.id} restart_in=${down}`);
+    n.crash(tear === undefined ? {} : { tear });
+    if (tear !== undefined) this.count(`tear.${tear}`);
+    this.fault(`${what}${tear === undefined ? '' : ` tear=${tear}`} restart_in=${down}`);
     this.afterCrash();
     this.sched.after(down, 'chaos.restart', () => {
-      if (n.alive) return;
+      if (!n.down) return;
       n.restart();
       this.fault(`restart n${n.id}`);
     });

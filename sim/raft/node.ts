@@ -1,20 +1,40 @@
-// One simulated server: the real RaftCore over a MemoryStorage view of a DurableLog model,
-// a KvMachine, and an event-driven D1 driver (persist → fsync → send → apply → advance).
-// Every callback it schedules carries the process life it belongs to, so a crash silences it.
+// One simulated server: the real RaftCore, the real WAL (src/raft/wal) on its own in-memory
+// SimDisk, a KvMachine, and an event-driven D1 driver (persist → fsync → send → apply → advance).
+//
+// How a promise-based WAL stays deterministic here:
+// - The WAL and SimDisk only ever wait on SimDisk's gate (SimGateFn) or on microtasks. Every
+//   fsync and directory fsync passes the gate; the gate parks the operation and schedules its
+//   completion as a queue event ('disk.fsync', after a delay from the node's disk stream), so
+//   the time an fsync takes is virtual time and a crash can land while it is in flight.
+//   Writes, truncates, renames and unlinks pass at once (no event).
+// - The run loop (world.ts) is async: after each queue event it awaits an already-resolved
+//   promise until no node is `busy` (WAL work started and not parked at a gate). Microtasks
+//   run in FIFO order, so the interleaving is a function of the program and the seed; no host
+//   timers are involved. A node has at most one WAL operation in flight (recovery, or the
+//   save of the Ready it is waiting on), so "parked at a gate" means "nothing left to run".
+// - Every callback carries the process life it belongs to: a crash bumps the life, so a parked
+//   fsync of a dead process is never resumed and the WAL it belonged to is simply dropped.
+// - Kill points are the WAL's own crash hook: when the fault scheduler armed one, the hook
+//   crashes the disk and throws, so the dying WAL gets no further step.
 
 import { RaftCore } from '../../src/raft/core/core.ts';
 import { MemoryStorage } from '../../src/raft/core/memory-storage.ts';
 import type { Message } from '../../src/raft/core/messages.ts';
 import type { Ready } from '../../src/raft/core/ready.ts';
 import type { ConfState, Entry } from '../../src/raft/core/types.ts';
+import type { Disk } from '../../src/raft/disk/disk.ts';
+import { type CrashOptions, SimDisk, type SimDiskOp } from '../../src/raft/disk/sim-disk.ts';
+import { type RecoveredState, Wal, type WalCrashPoint } from '../../src/raft/wal/wal.ts';
 import { isSealError } from '../../src/util/errors.ts';
 import type { NodeClock } from '../clock.ts';
 import type { KvCmd, KvOutput } from '../lincheck/models.ts';
 import type { Prng } from '../prng.ts';
 import type { Scheduler } from '../queue.ts';
-import { DurableLog } from './disk.ts';
 import type { Ghost } from './ghost.ts';
 import { bytesHash, encodeOp, KvMachine, mix } from './kv.ts';
+import { LyingDisk } from './lying-disk.ts';
+import { diffLogState, SyncedLog } from './synced-log.ts';
+import { readWalView, type WalView } from './wal-view.ts';
 import type { Wire } from './wire.ts';
 
 export type RaftBug = 'ack-before-persist' | 'stale-read' | 'lying-fsync';
@@ -26,15 +46,27 @@ export interface NodeEnv {
   readonly ghost: Ghost;
   /** Election jitter stream (one per node, D4). */
   readonly jitter: Prng;
-  /** Disk stream: fsync delays and how much of the unsynced tail a crash keeps. */
+  /** Disk stream: fsync delays and which unsynced sectors a crash keeps. */
   readonly disk: Prng;
+  /** Segment salts of the WAL. */
+  readonly salt: Prng;
   readonly maxFsyncMs: number;
+  readonly segmentBytes: number;
   readonly bug: RaftBug | undefined;
   readonly log: (node: SimRaftNode, text: string) => void;
+  /** An injected disk error for this operation (EIO, ENOSPC), or undefined. */
+  readonly diskFault: (node: SimRaftNode, op: SimDiskOp, path: string) => string | undefined;
+  /**
+   * The process died on its own: `kill` at a kill point, or `exit` on a disk error. The fault
+   * scheduler crashes its disk, checks I9 and restarts it later.
+   */
+  readonly onDeath: (node: SimRaftNode, verb: 'kill' | 'exit', detail: string) => void;
 }
 
+export const WAL_DIR = '/wal';
 const TICK_MS = 100;
 const enc = new TextEncoder();
+const RESOLVED = Promise.resolve();
 
 interface PendingRead {
   readonly client: number;
@@ -45,14 +77,31 @@ interface PendingRead {
 }
 
 export class SimRaftNode {
-  readonly disk = new DurableLog();
+  /** Survives crashes; a crash keeps what SimDisk's crash model keeps. */
+  readonly disk = new SimDisk();
+  /** What the WAL is given: the same disk, or one whose fsync lies (a self-test bug). */
+  private readonly walDisk: Disk;
+  /** The node's own account of its durable state (I3, I11, I12, I20). */
+  readonly synced = new SyncedLog();
   core!: RaftCore;
   storage!: MemoryStorage;
   fsm = new KvMachine();
-  alive = true;
+  /** Serving: booted and not crashed. */
+  alive = false;
+  /** Recovering the WAL after a (re)start. */
+  booting = false;
   paused = false;
+  private wal: Wal | undefined;
   /** Process life; scheduled callbacks of an earlier life do nothing. */
   private life = 0;
+  /** WAL operations this life started and has not seen settle (0 or 1). */
+  private ioPending = 0;
+  /** Disk operations parked at the gate, waiting for their completion event. */
+  private parked = 0;
+  /** The kill point the fault scheduler armed, if any. */
+  private killAt: WalCrashPoint | undefined;
+  /** The disk error injected in this life, to tell a WAL failure it caused from a real bug. */
+  private injected: string | undefined;
   /** A Ready waiting for its fsync to complete. */
   private inFlight: Ready | undefined;
   private syncDone = false;
@@ -70,12 +119,16 @@ export class SimRaftNode {
   private reads = new Map<string, PendingRead>();
   private readSeq = 0;
   private serveQueue: { index: number; read: PendingRead }[] = [];
+  private readonly totals = { recoveries: 0, repairs: 0, wholeLast: 0, batches: 0, fsyncs: 0, rotations: 0 };
 
   constructor(
     readonly id: number,
     private readonly conf: ConfState,
     private readonly env: NodeEnv,
   ) {
+    this.disk.gate = (op) => this.gate(op);
+    this.disk.fault = (op, path) => this.fault(op, path);
+    this.walDisk = env.bug === 'lying-fsync' ? new LyingDisk(this.disk) : this.disk;
     this.boot();
   }
 
@@ -83,15 +136,88 @@ export class SimRaftNode {
     return String(this.id);
   }
 
-  /** Start a process life from the durable image. */
+  /** WAL work is running (not parked at a gate): the run loop must let microtasks drain. */
+  get busy(): boolean {
+    return this.ioPending > 0 && this.parked === 0;
+  }
+
+  /** Crashed and not yet restarted. */
+  get down(): boolean {
+    return !this.alive && !this.booting;
+  }
+
+  // ---- disk hooks ----
+
+  private gate(op: SimDiskOp): Promise<void> {
+    if (op !== 'fsync' && op !== 'syncDir') return RESOLVED;
+    const delay = this.env.maxFsyncMs === 0 ? 0 : this.env.disk.int(0, this.env.maxFsyncMs);
+    if (delay === 0) return RESOLVED;
+    const life = this.life;
+    this.parked++;
+    return new Promise((resolve) => {
+      this.env.sched.after(delay, 'disk.fsync', () => {
+        // A dead process's fsync never returns to it.
+        if (life !== this.life) return;
+        this.parked--;
+        resolve();
+      });
+    });
+  }
+
+  private fault(op: SimDiskOp, path: string): string | undefined {
+    const code = this.env.diskFault(this, op, path);
+    if (code !== undefined) this.injected = `${code} on ${op} of ${path}`;
+    return code;
+  }
+
+  private hook(point: WalCrashPoint, life: number): void {
+    if (life !== this.life || this.killAt !== point) return;
+    this.killAt = undefined;
+    this.env.onDeath(this, 'kill', `at ${point}`);
+    throw new Error(`killed at ${point}`);
+  }
+
+  // ---- process life ----
+
+  /** Start a process: recover the WAL, then rebuild storage, core and FSM from it. */
   private boot(): void {
     this.life++;
-    const img = this.disk.image();
+    const life = this.life;
+    this.booting = true;
+    this.injected = undefined;
+    this.ioPending++;
+    const salt = this.env.salt;
+    Wal.open(this.walDisk, {
+      dir: WAL_DIR,
+      segmentBytes: this.env.segmentBytes,
+      hook: (point) => this.hook(point, life),
+      salt: () => salt.uint32(),
+    }).then(
+      ({ wal, state }) => {
+        if (life !== this.life) return;
+        this.ioPending--;
+        this.started(wal, state);
+      },
+      (err: unknown) => {
+        if (life !== this.life) return;
+        this.ioPending--;
+        this.walFailed(err, 'recovery');
+      },
+    );
+  }
+
+  private started(wal: Wal, state: RecoveredState): void {
+    this.checkRecovered(state);
+    this.wal = wal;
+    this.booting = false;
+    this.alive = true;
+    this.totals.recoveries++;
+    if (state.repaired !== undefined) this.totals.repairs++;
     this.storage = new MemoryStorage(this.conf);
-    this.storage.append(img.ents);
-    this.storage.hardState = img.hs;
+    this.storage.append(state.entries);
+    this.storage.hardState = { ...state.hardState };
     this.chain = [0];
-    this.extendChain(1, img.ents);
+    this.extendChain(1, state.entries);
     this.checkedCommit = 0;
     this.lastCommit = 0;
     this.wasLeader = false;
@@ -109,7 +235,41 @@ export class SimRaftNode {
       now: () => this.env.clock.nowMs(),
       applied: 0,
     });
+    const r = state.repaired;
+    const hs = state.hardState;
+    this.env.log(
+      this,
+      `| recovered l=${state.entries.at(-1)?.index ?? 0} t${hs.term} c${hs.commit}` +
+        (r === undefined ? '' : ` repaired ${r.file}@${r.offset} -${r.droppedBytes}B (${r.reason})`),
+    );
     this.scheduleTick();
+  }
+
+  /** I20: recovery returns the synced state, plus the last batch only if it is whole; I3 across lives. */
+  private checkRecovered(state: RecoveredState): void {
+    const got = { ents: state.entries, hs: state.hardState };
+    const cands = this.synced.candidates();
+    const diffs = cands.map((c) => diffLogState(got, c));
+    if (cands.length > 1 && diffs[0] !== undefined && diffs[1] === undefined) this.totals.wholeLast++;
+    if (diffs.every((d) => d !== undefined)) {
+      this.env.ghost.fail(
+        'I20',
+        `n${this.id} recovered a log that is neither synced nor synced+last: ${diffs[0]}`,
+      );
+    }
+    this.synced.reset(state.entries, state.hardState);
+    this.checkDurableTerm();
+  }
+
+  /** The WAL failed: an injected disk error makes the process exit; anything else is a bug. */
+  private walFailed(err: unknown, during: string): void {
+    if (this.injected !== undefined) {
+      this.env.onDeath(this, 'exit', `(${this.injected})`);
+      return;
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    if (isSealError(err, 'ErrWalCorrupt')) this.env.ghost.fail('I20', `n${this.id} refused to start: ${msg}`);
+    else this.env.ghost.fail('WAL', `n${this.id} WAL failed during ${during}: ${msg}`);
   }
 
   private scheduleTick(): void {
@@ -125,19 +285,55 @@ export class SimRaftNode {
 
   // ---- faults ----
 
-  crash(): void {
+  /** kill -9 / power loss now: the disk keeps what its crash model keeps; nothing else survives. */
+  crash(opts: CrashOptions = {}): void {
     this.alive = false;
+    this.booting = false;
     this.life++;
-    const keep = this.env.disk.int(0, this.disk.unsyncedWrites);
-    this.disk.crash(keep, this.env.bug === 'lying-fsync' ? this.env.disk.int(1, 3) : 0);
-    this.checkDurableTerm();
+    this.ioPending = 0;
+    this.parked = 0;
+    this.killAt = undefined;
+    this.addWalStats();
+    this.wal = undefined;
+    this.inFlight = undefined;
+    this.disk.crash(() => this.env.disk.float(), opts);
   }
 
   restart(): void {
-    this.alive = true;
     this.paused = false;
     this.env.clock.restart(this.env.sched.nowMs * 3 + 1000);
     this.boot();
+  }
+
+  private addWalStats(): void {
+    const w = this.wal?.stats;
+    if (w === undefined) return;
+    this.totals.batches += w.batches;
+    this.totals.fsyncs += w.fsyncs;
+    this.totals.rotations += w.rotations;
+  }
+
+  /** Recoveries, torn tails repaired, and WAL batches, fsyncs and segment rotations over every life. */
+  counters(): Record<string, number> {
+    const w = this.wal?.stats;
+    const t = this.totals;
+    return {
+      recoveries: t.recoveries,
+      repairs: t.repairs,
+      'recover.unsynced-batch-kept': t.wholeLast,
+      'wal.batches': t.batches + (w?.batches ?? 0),
+      'wal.fsyncs': t.fsyncs + (w?.fsyncs ?? 0),
+      'wal.rotations': t.rotations + (w?.rotations ?? 0),
+    };
+  }
+
+  /** The next time the WAL reaches `point` in this life, the process dies there. */
+  armKill(point: WalCrashPoint): void {
+    this.killAt = point;
+  }
+
+  disarm(): void {
+    this.killAt = undefined;
   }
 
   pause(): void {
@@ -213,39 +409,45 @@ export class SimRaftNode {
 
   // ---- D1 ----
 
-  /** Run Ready cycles until there is no work or one is waiting for its fsync. */
+  /** Start the next Ready cycle, if there is work and none is in flight. */
   private pump(): void {
-    while (this.inFlight === undefined && this.alive && !this.paused && this.core.hasReady()) {
+    if (this.inFlight === undefined && this.alive && !this.paused && this.core.hasReady()) {
       const rd = this.core.ready();
       this.inFlight = rd;
       this.syncDone = false;
-      this.persist(rd);
-      if (this.env.bug === 'ack-before-persist') this.sendAll(rd);
-      if (!rd.mustSync) {
-        this.syncDone = true;
-        this.finish();
-        continue;
-      }
-      const delay = this.env.maxFsyncMs === 0 ? 0 : this.env.disk.int(0, this.env.maxFsyncMs);
-      if (delay === 0) {
-        this.fsync();
-        this.finish();
-        continue;
-      }
       const life = this.life;
-      this.env.sched.after(delay, 'node.fsync', () => {
-        if (life !== this.life) return;
-        this.fsync();
-        if (!this.paused) this.finish();
-      });
+      // The WAL starts writing inside save(), so a kill point can end this life right here.
+      const saved = this.persist(rd);
+      if (life !== this.life) {
+        saved.catch(() => {});
+        return;
+      }
+      if (this.env.bug === 'ack-before-persist') this.sendAll(rd);
+      this.ioPending++;
+      saved.then(
+        () => {
+          if (life !== this.life) return;
+          this.ioPending--;
+          if (rd.mustSync) this.synced.sync();
+          this.checkDurableTerm();
+          this.syncDone = true;
+          if (!this.paused) this.finish();
+        },
+        (err: unknown) => {
+          if (life !== this.life) return;
+          this.ioPending--;
+          this.walFailed(err, 'save');
+        },
+      );
+      // The next cycle starts from finish(), once this one is durable.
     }
   }
 
-  /** Step 1: write entries and hard state (the fsync is a separate, named step). */
-  private persist(rd: Ready): void {
+  /** Step 1: hand entries and hard state to the WAL; with mustSync it resolves after the fsync. */
+  private persist(rd: Ready): Promise<void> {
     if (rd.entries.length > 0) {
       this.storage.append(rd.entries);
-      this.disk.writeEntries(rd.entries);
+      this.synced.writeEntries(rd.entries);
       const first = rd.entries[0]!.index;
       this.chain.length = first;
       this.extendChain(first, rd.entries);
@@ -253,14 +455,10 @@ export class SimRaftNode {
     }
     if (rd.hardState !== undefined) {
       this.storage.hardState = { ...rd.hardState };
-      this.disk.writeHardState(rd.hardState);
+      this.synced.writeHardState(rd.hardState);
     }
-  }
-
-  private fsync(): void {
-    this.disk.sync();
-    this.syncDone = true;
-    this.checkDurableTerm();
+    if (rd.entries.length === 0 && rd.hardState === undefined) return RESOLVED;
+    return this.wal!.save(rd.hardState, rd.entries, { sync: rd.mustSync });
   }
 
   /** Steps 2–4: send, apply, serve reads, advance; then the next cycle. */
@@ -317,6 +515,11 @@ export class SimRaftNode {
 
   // ---- ghost checks ----
 
+  /** What the disk really holds now, read from its synced bytes (after a crash: all it kept). */
+  durableView(): WalView {
+    return readWalView(this.disk.durableImage(), WAL_DIR);
+  }
+
   private extendChain(first: number, ents: readonly Entry[]): void {
     let h = this.chain[first - 1] ?? 0;
     for (const e of ents) {
@@ -327,7 +530,7 @@ export class SimRaftNode {
   }
 
   private checkDurableTerm(): void {
-    const t = this.disk.hardState.term;
+    const t = this.synced.hardState.term;
     if (t < this.durableTermSeen)
       this.env.ghost.fail('I3', `n${this.id} durable term fell ${this.durableTermSeen}→${t}`);
     else this.durableTermSeen = t;
@@ -335,7 +538,8 @@ export class SimRaftNode {
 
   /** I12: nothing is sent that the durable state does not back. */
   private checkSend(m: Message): void {
-    const hs = this.disk.hardState;
+    const hs = this.synced.hardState;
+    const last = this.synced.lastIndex;
     const g = this.env.ghost;
     if (m.type === 'VoteResp' && !m.reject) g.vote(this.id, m.term, m.to);
     const pre = m.type === 'PreVote' || m.type === 'PreVoteResp';
@@ -343,16 +547,15 @@ export class SimRaftNode {
       g.fail('I12', `n${this.id} sent ${m.type} t${m.term} with durable t${hs.term}`);
     else if (m.type === 'VoteResp' && !m.reject && (hs.vote !== m.to || hs.term !== m.term)) {
       g.fail('I12', `n${this.id} granted t${m.term} to n${m.to}; durable vote ${hs.vote || '-'} t${hs.term}`);
-    } else if (m.type === 'AppResp' && !m.reject && m.index > this.disk.lastIndex) {
-      g.fail('I12', `n${this.id} acked ${m.index}; durable last ${this.disk.lastIndex}`);
+    } else if (m.type === 'AppResp' && !m.reject && m.index > last) {
+      g.fail('I12', `n${this.id} acked ${m.index}; durable last ${last}`);
     } else if (m.type === 'App' && m.entries.length > 0) {
-      const last = m.entries[m.entries.length - 1]!.index;
-      if (last > this.disk.lastIndex)
-        g.fail('I12', `n${this.id} sent up to ${last}; durable last ${this.disk.lastIndex}`);
+      const top = m.entries[m.entries.length - 1]!.index;
+      if (top > last) g.fail('I12', `n${this.id} sent up to ${top}; durable last ${last}`);
     }
   }
 
-  /** Per-event checks: I1, I3 (volatile ≥ durable), I7, I11. */
+  /** Per-event checks: I1, I3 (volatile ≥ durable), I6, I7, I10, I11. */
   check(): void {
     if (!this.alive) return;
     const g = this.env.ghost;
@@ -370,8 +573,8 @@ export class SimRaftNode {
       }
     }
     this.wasLeader = leads;
-    if (term < this.disk.hardState.term)
-      g.fail('I3', `n${this.id} volatile t${term} < durable t${this.disk.hardState.term}`);
+    const durable = this.synced.hardState.term;
+    if (term < durable) g.fail('I3', `n${this.id} volatile t${term} < durable t${durable}`);
     const commit = log.committed;
     if (commit < this.lastCommit) g.fail('I10', `n${this.id} commit fell ${this.lastCommit}→${commit}`);
     this.lastCommit = commit;
@@ -380,8 +583,8 @@ export class SimRaftNode {
     const applied = this.fsm.applied;
     if (!(applied <= commit && commit <= log.lastIndex())) {
       g.fail('I11', `n${this.id} a${applied} c${commit} l${log.lastIndex()}`);
-    } else if (applied > this.disk.lastIndex) {
-      g.fail('I11', `n${this.id} applied ${applied} beyond durable last ${this.disk.lastIndex}`);
+    } else if (applied > this.synced.lastIndex) {
+      g.fail('I11', `n${this.id} applied ${applied} beyond durable last ${this.synced.lastIndex}`);
     }
   }
 
@@ -393,8 +596,25 @@ export class SimRaftNode {
 
   /** `n2 F t5 c17/a17/l18` */
   label(): string {
-    if (!this.alive) return `n${this.id} X - -/-/${this.disk.lastIndex}`;
+    if (!this.alive) return `n${this.id} X - -/-/${this.synced.lastIndex}${this.booting ? ' boot' : ''}`;
     const l = this.core.raft.log;
     return `n${this.id} ${this.roleLetter()} t${this.core.term} c${l.committed}/a${this.fsm.applied}/l${l.lastIndex()}`;
+  }
+
+  /** Text dump of what the disk durably holds, for a failing run's sim/out/<seed>/. */
+  dumpDisk(): string {
+    const v = this.durableView();
+    const hs = v.hardState;
+    const lines = [`hardstate term=${hs.term} vote=${hs.vote || '-'} commit=${hs.commit}`];
+    for (const e of v.ents) lines.push(`entry ${e.term}/${e.index} ${new TextDecoder().decode(e.data)}`);
+    for (const f of v.files) {
+      lines.push(
+        `file ${f.name} bytes=${f.bytes} batches=${f.batches}${f.stop === undefined ? '' : ` stop="${f.stop}"`}`,
+      );
+    }
+    const w = this.wal?.stats;
+    if (w !== undefined) lines.push(`wal batches=${w.batches} fsyncs=${w.fsyncs} rotations=${w.rotations}`);
+    lines.push(`unsynced writes: ${this.synced.unsyncedWrites}`);
+    return `${lines.join('\n')}\n`;
   }
 }

@@ -1,6 +1,8 @@
-// One seeded run of the Raft model: 3 or 5 real RaftCore nodes under network chaos and
-// process faults, closed-loop clients, ghost invariants after every event, a fault-free
-// tail that must reach liveness (I21), and a linearizability check of the client history.
+// One seeded run of the Raft model: 3 or 5 real RaftCore nodes, each on the real WAL over its
+// own SimDisk, under network chaos and process and disk faults, closed-loop clients, ghost
+// invariants after every event, a fault-free tail that must reach liveness (I21), and a
+// linearizability check of the client history. The run loop is async only so the WAL's
+// promises can settle between events (see node.ts); it never waits on host time.
 
 import { drawRate, NodeClock } from '../clock.ts';
 import { checkKvHistory, formatCounterexample } from '../lincheck/index.ts';
@@ -16,6 +18,7 @@ import { RaftClient } from './client.ts';
 import { describePlan, drawProcFaultPlan, ProcChaos } from './faults.ts';
 import { Ghost } from './ghost.ts';
 import { type RaftBug, SimRaftNode } from './node.ts';
+import { viewTermAt } from './wal-view.ts';
 import { describeWire, type Wire } from './wire.ts';
 
 export interface RaftRunOptions {
@@ -41,6 +44,19 @@ interface World {
   readonly clients: RaftClient[];
   readonly netChaos: NetChaos<Wire>;
   readonly procChaos: ProcChaos;
+}
+
+const RESOLVED = Promise.resolve();
+/** Microtask turns one event's WAL work may take; far more means a WAL waits on nothing. */
+const MAX_SETTLE_TURNS = 100_000;
+
+/** Lets every node's WAL work run until it is done or parked at a disk gate. */
+async function settle(nodes: readonly SimRaftNode[]): Promise<void> {
+  for (let turns = 0; nodes.some((n) => n.busy); turns++) {
+    if (turns >= MAX_SETTLE_TURNS)
+      throw new Error('WAL work did not settle: a promise waits outside the gate');
+    await RESOLVED;
+  }
 }
 
 function status(nodes: readonly SimRaftNode[], ghost: Ghost): string {
@@ -79,6 +95,9 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   });
   const send = (from: number, to: number, w: Wire): void => net.send(from, to, w);
   const conf = { voters: servers.map(String), learners: [] };
+  const diskRands = servers.map((id) => streamFor(seed, `disk.fault.${id}`));
+  // The fault scheduler needs the nodes and the nodes report deaths to it: bound after both exist.
+  let chaos: ProcChaos | undefined;
   for (const id of servers) {
     const clock = new NodeClock(sched, drawRate(streamFor(seed, `clock.${id}`), CLOCK_RHO_PPM));
     const node = new SimRaftNode(id, conf, {
@@ -88,9 +107,13 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
       ghost,
       jitter: streamFor(seed, `jitter.${id}`),
       disk: streamFor(seed, `disk.${id}`),
+      salt: streamFor(seed, `wal.salt.${id}`),
       maxFsyncMs: procPlan.maxFsyncMs,
+      segmentBytes: procPlan.segmentBytes,
       bug: opts.bug,
       log: (n, text) => emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} ${n.label()} ${text}`),
+      diskFault: (n, op) => chaos?.diskFault(n, op),
+      onDeath: (n, verb, detail) => chaos?.died(n, verb, detail),
     });
     nodes.push(node);
     route.set(id, (from, w) => node.receive(from, w));
@@ -114,15 +137,20 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   });
   const leaderHint = (): number | undefined => nodes.find((n) => n.alive && n.roleLetter() === 'L')?.id;
   const netChaos = new NetChaos(sched, net, streamFor(seed, 'net.chaos'), netPlan, servers, leaderHint);
-  const durableQuorum = (): void => ghost.durableQuorum(nodes.map((n) => (i: number) => n.disk.termAt(i)));
+  const durableQuorum = (): void => {
+    const views = nodes.map((n) => n.durableView());
+    ghost.durableQuorum(views.map((v) => (i: number) => viewTermAt(v, i)));
+  };
   const procChaos = new ProcChaos(
     sched,
     streamFor(seed, 'proc.chaos'),
     procPlan,
     nodes,
+    diskRands,
     fault,
     durableQuorum,
   );
+  chaos = procChaos;
   emit(
     `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} drop=${netPlan.rates.dropP.toFixed(3)}`,
   );
@@ -130,13 +158,15 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
 }
 
 /** Runs events to endMs; checks the ghost invariants after each. Stops at the first violation. */
-function drive(w: World, endMs: number, untilEv: number | undefined): void {
+async function drive(w: World, endMs: number, untilEv: number | undefined): Promise<void> {
   const { sched, nodes, ghost } = w;
+  await settle(nodes);
   for (;;) {
     if (untilEv !== undefined && sched.eventCount >= untilEv) return;
     const next = sched.nextTimeMs();
     if (next === undefined || next > endMs) return;
     sched.step();
+    if (nodes.some((n) => n.busy)) await settle(nodes);
     for (const n of nodes) n.check();
     if (sched.eventCount >= MAX_EVENTS) {
       ghost.fail(
@@ -169,7 +199,17 @@ function liveness(w: World): string | undefined {
 }
 
 function diskImages(nodes: readonly SimRaftNode[]): Map<string, string> {
-  return new Map(nodes.map((n) => [`disk-n${n.id}.txt`, n.disk.dump()]));
+  return new Map(nodes.map((n) => [`disk-n${n.id}.txt`, n.dumpDisk()]));
+}
+
+function runStats(w: World): Map<string, number> {
+  const out = new Map<string, number>();
+  const add = (k: string, v: number): void => {
+    out.set(k, (out.get(k) ?? 0) + v);
+  };
+  for (const [k, v] of w.procChaos.counts) add(k, v);
+  for (const n of w.nodes) for (const [k, v] of Object.entries(n.counters())) add(k, v);
+  return out;
 }
 
 function evOf(clients: readonly RaftClient[], opId: number): number {
@@ -180,7 +220,7 @@ function evOf(clients: readonly RaftClient[], opId: number): number {
   return 0;
 }
 
-export function runRaftSeed(seed: number, opts: RaftRunOptions = {}): SeedResult {
+export async function runRaftSeed(seed: number, opts: RaftRunOptions = {}): Promise<SeedResult> {
   const workloadMs = opts.workloadMs ?? 10000;
   const w = buildWorld(seed, opts, workloadMs);
   for (const c of w.clients) c.start();
@@ -191,7 +231,7 @@ export function runRaftSeed(seed: number, opts: RaftRunOptions = {}): SeedResult
     w.procChaos.stop();
   });
   const endMs = workloadMs + SETTLE_MS;
-  drive(w, endMs, opts.untilEv);
+  await drive(w, endMs, opts.untilEv);
   // The state where the run stopped (a violation or --until-ev), for the replay's last line.
   w.trace.line(w.sched.eventCount, statusLine(w.sched.nowMs, w.sched.eventCount, status(w.nodes, w.ghost)));
   for (const c of w.clients) c.finish();
@@ -246,6 +286,7 @@ export function runRaftSeed(seed: number, opts: RaftRunOptions = {}): SeedResult
     history,
     traceHash: w.trace.digestHex(),
     keptLines: w.trace.kept,
+    stats: runStats(w),
     ...(verdict === 'illegal' ? { artifacts: diskImages(w.nodes) } : {}),
   };
   return detail === undefined ? result : { ...result, detail };

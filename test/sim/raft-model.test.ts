@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseArgs, runCli } from '../../sim/cli.ts';
-import { DurableLog } from '../../sim/raft/disk.ts';
 import { Ghost } from '../../sim/raft/ghost.ts';
 import { decodeOp, encodeOp, KvMachine } from '../../sim/raft/kv.ts';
+import { diffLogState, SyncedLog } from '../../sim/raft/synced-log.ts';
 import { runSeed } from '../../sim/run.ts';
 import { EntryType } from '../../src/raft/core/types.ts';
 
-function cli(argv: string[]): { code: number; lines: string[] } {
+async function cli(argv: string[]): Promise<{ code: number; lines: string[] }> {
   const lines: string[] = [];
-  const code = runCli(argv, { print: (l) => lines.push(l) });
+  const code = await runCli(argv, { print: (l) => lines.push(l) });
   return { code, lines };
 }
 
@@ -44,20 +44,29 @@ describe('raft model building blocks', () => {
     assert.notEqual(a.stateHash(), b.stateHash());
   });
 
-  test('a crash keeps synced writes and a prefix of the unsynced ones', () => {
-    const d = new DurableLog();
+  test('after a crash the node expects the synced state, or that plus the whole unsynced batch', () => {
+    const d = new SyncedLog();
     d.writeEntries([ent(1, 1), ent(2, 1)]);
     d.writeHardState({ term: 1, vote: '1', commit: 0 });
     d.sync();
-    d.writeEntries([ent(3, 1)]);
+    assert.deepEqual(d.candidates().length, 1);
+    d.writeEntries([ent(2, 2), ent(3, 2)]);
     d.writeHardState({ term: 2, vote: '2', commit: 2 });
-    d.crash(1);
-    assert.equal(d.lastIndex, 3);
-    assert.deepEqual(d.hardState, { term: 1, vote: '1', commit: 0 });
-    d.writeEntries([ent(3, 2), ent(4, 2)]);
-    d.crash(0);
-    assert.equal(d.termAt(3), 1);
-    assert.equal(d.lastIndex, 3);
+    assert.equal(d.lastIndex, 2, 'unsynced writes are not durable');
+    const [synced, whole] = d.candidates();
+    assert.equal(
+      diffLogState(synced!, { ents: [ent(1, 1), ent(2, 1)], hs: { term: 1, vote: '1', commit: 0 } }),
+      undefined,
+    );
+    assert.deepEqual(
+      whole!.ents.map((e) => `${e.term}/${e.index}`),
+      ['1/1', '2/2', '2/3'],
+    );
+    assert.match(diffLogState(whole!, synced!) ?? '', /hard state t2/);
+    assert.match(diffLogState({ ents: [ent(1, 1)], hs: synced!.hs }, synced!) ?? '', /last index 1 != 2/);
+    d.reset(whole!.ents, whole!.hs);
+    assert.equal(d.termAt(3), 2);
+    assert.equal(d.unsyncedWrites, 0);
   });
 
   test('the ghost reports two leaders in a term, a changed committed entry and a diverging FSM', () => {
@@ -87,37 +96,44 @@ describe('raft model building blocks', () => {
 });
 
 describe('raft simulation', () => {
-  test('same seed → same trace hash and history; another seed differs', () => {
-    const a = runSeed(0x5eed0042);
-    const b = runSeed(0x5eed0042);
+  test('same seed → same trace hash and history; another seed differs', async () => {
+    const a = await runSeed(0x5eed0042);
+    const b = await runSeed(0x5eed0042);
     assert.equal(a.traceHash, b.traceHash);
     assert.deepEqual(a.history, b.history);
     assert.equal(a.summary, b.summary);
-    assert.notEqual(runSeed(0x5eed0043).traceHash, a.traceHash);
+    assert.notEqual((await runSeed(0x5eed0043)).traceHash, a.traceHash);
     assert.equal(a.verdict, 'ok', a.summary);
     assert.match(a.summary, /^PASS seed=0x5eed0042 events=\d+ vtime=\d{7}\.\d{3} ops=\d+$/);
     assert.ok(a.ops > 50, `ops ${a.ops}`);
     assert.ok(a.history.some((o) => o.outcome === 'ok' && o.input.f === 'get' && o.output !== null));
   });
 
-  test('the smoke model stays selectable and differs from the raft model', () => {
-    const raft = runSeed(9);
-    const smoke = runSeed(9, { model: 'smoke' });
+  test('the smoke model stays selectable and differs from the raft model', async () => {
+    const raft = await runSeed(9);
+    const smoke = await runSeed(9, { model: 'smoke' });
     assert.notEqual(raft.traceHash, smoke.traceHash);
     assert.equal(parseArgs(['--model', 'smoke']).model, 'smoke');
     assert.throws(() => parseArgs(['--model', 'smoke', '--bug', 'ack-before-persist']), /unknown --bug/);
-    assert.equal(cli(['--model', 'smoke', '--seeds', '2']).code, 0);
+    assert.equal((await cli(['--model', 'smoke', '--seeds', '2'])).code, 0);
   });
 
-  test('acking before persisting is caught by I12 at the exact event; the replay fails there too', () => {
-    const { code, lines } = cli(['--seeds', '2', '--bug', 'ack-before-persist']);
+  test('acking before persisting is caught by I12 at the exact event; the replay fails there too', async () => {
+    const { code, lines } = await cli(['--seeds', '2', '--bug', 'ack-before-persist']);
     assert.equal(code, 1);
     const fail = lines.find((l) => l.startsWith('FAIL '))!;
     const m = /^FAIL seed=(0x[0-9a-f]{8}) ev=(\d{7}) invariant=I12 detail="n\d sent \w+/.exec(fail);
     assert.ok(m, fail);
     assert.ok(lines.some((l) => l.includes(`--seed ${m[1]} --until-ev ${Number(m[2])}`)));
     assert.match(lines.at(-1)!, /^sim seeds=2 violations=2 ops=\d+ trace=[0-9a-f]{64}$/);
-    const again = cli(['--seed', m[1]!, '--until-ev', String(Number(m[2])), '--bug', 'ack-before-persist']);
+    const again = await cli([
+      '--seed',
+      m[1]!,
+      '--until-ev',
+      String(Number(m[2])),
+      '--bug',
+      'ack-before-persist',
+    ]);
     assert.equal(again.code, 1);
     assert.ok(again.lines.some((l) => l.startsWith(`FAIL seed=${m[1]} ev=${m[2]} invariant=I12`)));
     assert.ok(
@@ -126,17 +142,17 @@ describe('raft simulation', () => {
     );
   });
 
-  test("a failing run carries every node's durable disk image", () => {
-    const r = runSeed(3, { bug: 'lying-fsync' });
+  test("a failing run carries every node's durable disk image", async () => {
+    const r = await runSeed(3, { bug: 'lying-fsync' });
     assert.equal(r.verdict, 'illegal');
     const disk = r.artifacts?.get('disk-n1.txt') ?? '';
     assert.match(disk, /^hardstate term=\d+ vote=\S+ commit=\d+\n/);
     assert.match(disk, /unsynced writes: \d+\n$/);
-    assert.equal(runSeed(3).artifacts, undefined);
+    assert.equal((await runSeed(3)).artifacts, undefined);
   });
 
-  test('a disk that loses fsynced entries on a crash is caught by I9 (durable quorum)', () => {
-    const { code, lines } = cli(['--seeds', '4', '--start', '3', '--bug', 'lying-fsync']);
+  test('a disk that loses fsynced entries on a crash is caught by I9 (durable quorum)', async () => {
+    const { code, lines } = await cli(['--seeds', '4', '--start', '3', '--bug', 'lying-fsync']);
     assert.equal(code, 1);
     assert.ok(
       lines.some((l) =>
@@ -146,8 +162,8 @@ describe('raft simulation', () => {
     );
   });
 
-  test('serving reads from any replica without ReadIndex is caught by the linearizability check', () => {
-    const { code, lines } = cli(['--seeds', '4', '--bug', 'stale-read']);
+  test('serving reads from any replica without ReadIndex is caught by the linearizability check', async () => {
+    const { code, lines } = await cli(['--seeds', '4', '--bug', 'stale-read']);
     assert.equal(code, 1);
     assert.ok(
       lines.some((l) => /^FAIL seed=0x\d{8} ev=\d{7} invariant=LIN detail="key=\S+ not linearizable/.test(l)),

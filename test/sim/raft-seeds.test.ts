@@ -4,9 +4,9 @@ import { runCli } from '../../sim/cli.ts';
 
 // The fixed CI set: 100 seeds of the Raft model under swarm faults; every ghost invariant,
 // liveness after the faults stop (I21) and linearizability must hold.
-test('100 fixed seeds of the raft model pass', () => {
+test('100 fixed seeds of the raft model pass', async () => {
   const lines: string[] = [];
-  const code = runCli(['--seeds', '100', '--start', '1'], { print: (l) => lines.push(l) });
+  const code = await runCli(['--seeds', '100', '--start', '1'], { print: (l) => lines.push(l) });
   const failures = lines.filter((l) => l.startsWith('FAIL ') || l.startsWith('failing seed'));
   assert.deepEqual(failures, []);
   assert.equal(code, 0);

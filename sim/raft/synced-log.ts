@@ -1,0 +1,102 @@
+// What one simulated node believes its WAL holds: the state its completed synced saves made
+// durable, plus the saves issued since (at most one WAL batch, D1). It backs the checks that
+// need a node's durable state on every send (I3, I11, I12), and on restart it says what
+// recovery may return (I20): the synced state, or that plus the whole unsynced batch.
+
+import type { Entry, HardState } from '../../src/raft/core/types.ts';
+
+type Write = { readonly ents: readonly Entry[] } | { readonly hs: HardState };
+
+export interface LogState {
+  readonly ents: readonly Entry[];
+  readonly hs: HardState;
+}
+
+export class SyncedLog {
+  /** Entry i is at ents[i - 1]; the simulated nodes never compact. */
+  private ents: Entry[] = [];
+  private hs: HardState = { term: 0, vote: '', commit: 0 };
+  private pending: Write[] = [];
+
+  get hardState(): HardState {
+    return this.hs;
+  }
+
+  get lastIndex(): number {
+    return this.ents.length;
+  }
+
+  get unsyncedWrites(): number {
+    return this.pending.length;
+  }
+
+  termAt(i: number): number | undefined {
+    return i === 0 ? 0 : this.ents[i - 1]?.term;
+  }
+
+  writeEntries(ents: readonly Entry[]): void {
+    if (ents.length > 0) this.pending.push({ ents: [...ents] });
+  }
+
+  writeHardState(hs: HardState): void {
+    this.pending.push({ hs: { ...hs } });
+  }
+
+  /** A synced save completed: the WAL writes every earlier save before it, so all are durable. */
+  sync(): void {
+    for (const w of this.pending) this.land(w);
+    this.pending = [];
+  }
+
+  /** The states a crash may leave (I20): synced only, or synced plus the whole unsynced batch. */
+  candidates(): LogState[] {
+    const synced: LogState = { ents: [...this.ents], hs: { ...this.hs } };
+    if (this.pending.length === 0) return [synced];
+    const saved = { ents: this.ents, hs: this.hs };
+    for (const w of this.pending) this.land(w);
+    const whole: LogState = { ents: this.ents, hs: this.hs };
+    this.ents = saved.ents;
+    this.hs = saved.hs;
+    return [synced, whole];
+  }
+
+  /** After a successful recovery the recovered state is the synced state. */
+  reset(ents: readonly Entry[], hs: HardState): void {
+    this.ents = [...ents];
+    this.hs = { ...hs };
+    this.pending = [];
+  }
+
+  private land(w: Write): void {
+    if ('hs' in w) {
+      this.hs = w.hs;
+      return;
+    }
+    const first = w.ents[0]!.index;
+    this.ents = this.ents.slice(0, first - 1).concat(w.ents);
+  }
+}
+
+/** Why `got` is not `want`, or undefined when they hold the same log and hard state. */
+export function diffLogState(got: LogState, want: LogState): string | undefined {
+  const a = got.hs;
+  const b = want.hs;
+  if (a.term !== b.term || a.vote !== b.vote || a.commit !== b.commit) {
+    return `hard state t${a.term}/v${a.vote || '-'}/c${a.commit} != t${b.term}/v${b.vote || '-'}/c${b.commit}`;
+  }
+  if (got.ents.length !== want.ents.length) return `last index ${got.ents.length} != ${want.ents.length}`;
+  for (let k = 0; k < got.ents.length; k++) {
+    const x = got.ents[k]!;
+    const y = want.ents[k]!;
+    if (x.index !== y.index || x.term !== y.term || x.type !== y.type || !sameBytes(x.data, y.data)) {
+      return `entry ${y.index}: got ${x.term}/${x.index}, want ${y.term}/${y.index}`;
+    }
+  }
+  return undefined;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

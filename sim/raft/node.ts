@@ -267,6 +267,8 @@ export class SimRaftNode {
       this.env.onDeath(this, 'exit', `(${this.injected})`);
       return;
     }
+    // Not a fault this run injected: the process stays down and the run reports why.
+    this.booting = false;
     const msg = err instanceof Error ? err.message : String(err);
     if (isSealError(err, 'ErrWalCorrupt')) this.env.ghost.fail('I20', `n${this.id} refused to start: ${msg}`);
     else this.env.ghost.fail('WAL', `n${this.id} WAL failed during ${during}: ${msg}`);

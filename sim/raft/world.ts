@@ -51,7 +51,7 @@ const RESOLVED = Promise.resolve();
 const MAX_SETTLE_TURNS = 100_000;
 
 /** Lets every node's WAL work run until it is done or parked at a disk gate. */
-async function settle(nodes: readonly SimRaftNode[]): Promise<void> {
+export async function settle(nodes: readonly SimRaftNode[]): Promise<void> {
   for (let turns = 0; nodes.some((n) => n.busy); turns++) {
     if (turns >= MAX_SETTLE_TURNS)
       throw new Error('WAL work did not settle: a promise waits outside the gate');

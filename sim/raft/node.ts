@@ -447,6 +447,10 @@ export class SimRaftNode {
 
   /** Step 1: hand entries and hard state to the WAL; with mustSync it resolves after the fsync. */
   private persist(rd: Ready): Promise<void> {
+    if (rd.snapshot !== undefined) {
+      // The simulated nodes never compact, so no peer can need a snapshot.
+      this.env.ghost.fail('WAL', `n${this.id} got a snapshot to persist; the model has none`);
+    }
     if (rd.entries.length > 0) {
       this.storage.append(rd.entries);
       this.synced.writeEntries(rd.entries);

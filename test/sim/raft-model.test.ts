@@ -109,6 +109,23 @@ describe('raft simulation', () => {
     assert.ok(a.history.some((o) => o.outcome === 'ok' && o.input.f === 'get' && o.output !== null));
   });
 
+  test('kills at WAL points, torn tails and their repair replay identically', async () => {
+    const a = await runSeed(3);
+    const b = await runSeed(3);
+    assert.equal(a.verdict, 'ok', a.summary);
+    assert.equal(a.traceHash, b.traceHash);
+    assert.deepEqual([...(a.stats ?? [])], [...(b.stats ?? [])]);
+    for (const k of [
+      'kill.wal.beforeWrite',
+      'kill.wal.beforeSync',
+      'kill.wal.afterSync',
+      'kill.segment.rotate',
+      'repairs',
+    ]) {
+      assert.ok((a.stats?.get(k) ?? 0) > 0, `seed 3 has ${k}`);
+    }
+  });
+
   test('the smoke model stays selectable and differs from the raft model', async () => {
     const raft = await runSeed(9);
     const smoke = await runSeed(9, { model: 'smoke' });

@@ -35,6 +35,8 @@ export interface ProcFaultPlan {
   readonly enospcP: number;
   /** WAL segment size: small, so segments rotate within a run. */
   readonly segmentBytes: number;
+  /** Probability that a restart dies at recovery's first fsync (tail repair, new segment), if it has one. */
+  readonly recoveryKillP: number;
 }
 
 export function drawProcFaultPlan(rand: Prng): ProcFaultPlan {
@@ -49,6 +51,7 @@ export function drawProcFaultPlan(rand: Prng): ProcFaultPlan {
     eioP: rand.chance(0.4) ? rand.int(2, 20) / 10000 : 0,
     enospcP: rand.chance(0.4) ? rand.int(2, 20) / 10000 : 0,
     segmentBytes: rand.pick([2048, 4096, 8192, 32768]),
+    recoveryKillP: rand.chance(0.5) ? 0.3 + 0.6 * rand.float() : 0,
   };
 }
 
@@ -56,7 +59,7 @@ export function describePlan(p: ProcFaultPlan): string {
   return (
     `crash/${p.crashEveryMs}ms down<=${p.maxDownMs} pause/${p.pauseEveryMs}ms <=${p.maxPauseMs} ` +
     `fsync<=${p.maxFsyncMs} kill=${p.killShare.toFixed(2)} tear=${p.tearP.toFixed(2)} ` +
-    `eio=${p.eioP} enospc=${p.enospcP} seg=${p.segmentBytes}`
+    `eio=${p.eioP} enospc=${p.enospcP} seg=${p.segmentBytes} rkill=${p.recoveryKillP.toFixed(2)}`
   );
 }
 
@@ -107,9 +110,9 @@ export class ProcChaos {
 
   /** A node died on its own (kill point, disk error): crash its disk now, restart it later. */
   died(n: SimRaftNode, verb: 'kill' | 'exit', detail: string): void {
-    this.count(
-      verb === 'kill' ? `kill.${detail.replace(/^at /, '')}` : (/\((\w+)/.exec(detail)?.[1] ?? 'exit'),
-    );
+    // `at wal.beforeSync` → kill.wal.beforeSync; `(EIO on fsync of …)` → EIO.
+    const point = /^(?:at )?([\w.]+)/.exec(detail)?.[1] ?? 'unknown';
+    this.count(verb === 'kill' ? `kill.${point}` : (/\((\w+)/.exec(detail)?.[1] ?? 'exit'));
     this.kill(n, `${verb} n${n.id} ${detail}`);
   }
 
@@ -134,7 +137,7 @@ export class ProcChaos {
       this.fault(`arm n${n.id} kill at ${point}`);
       return;
     }
-    this.count('crash');
+    this.count(n.booting ? 'crash.recovering' : 'crash');
     this.kill(n, `crash n${n.id}${n.booting ? ' (recovering)' : ''}`);
   }
 
@@ -153,6 +156,7 @@ export class ProcChaos {
       if (!n.down) return;
       n.restart();
       this.fault(`restart n${n.id}`);
+      if (!this.stopped && this.rand.chance(this.plan.recoveryKillP)) n.armRecoveryKill();
     });
   }
 

@@ -15,7 +15,8 @@
 // - Every callback carries the process life it belongs to: a crash bumps the life, so a parked
 //   fsync of a dead process is never resumed and the WAL it belonged to is simply dropped.
 // - Kill points are the WAL's own crash hook: when the fault scheduler armed one, the hook
-//   crashes the disk and throws, so the dying WAL gets no further step.
+//   crashes the disk and throws, so the dying WAL gets no further step. A kill during
+//   recovery happens at the gate instead (recovery has no hook): its fsync never returns.
 
 import { RaftCore } from '../../src/raft/core/core.ts';
 import { MemoryStorage } from '../../src/raft/core/memory-storage.ts';
@@ -100,6 +101,8 @@ export class SimRaftNode {
   private parked = 0;
   /** The kill point the fault scheduler armed, if any. */
   private killAt: WalCrashPoint | undefined;
+  /** Die at the first fsync of the next recovery (torn-tail repair or segment creation). */
+  private killInRecovery = false;
   /** The disk error injected in this life, to tell a WAL failure it caused from a real bug. */
   private injected: string | undefined;
   /** A Ready waiting for its fsync to complete. */
@@ -126,7 +129,7 @@ export class SimRaftNode {
     private readonly conf: ConfState,
     private readonly env: NodeEnv,
   ) {
-    this.disk.gate = (op) => this.gate(op);
+    this.disk.gate = (op, path) => this.gate(op, path);
     this.disk.fault = (op, path) => this.fault(op, path);
     this.walDisk = env.bug === 'lying-fsync' ? new LyingDisk(this.disk) : this.disk;
     this.boot();
@@ -148,8 +151,14 @@ export class SimRaftNode {
 
   // ---- disk hooks ----
 
-  private gate(op: SimDiskOp): Promise<void> {
+  private gate(op: SimDiskOp, path: string): Promise<void> {
     if (op !== 'fsync' && op !== 'syncDir') return RESOLVED;
+    if (this.booting && this.killInRecovery) {
+      this.killInRecovery = false;
+      this.env.onDeath(this, 'kill', `at recovery.beforeSync (${op} of ${path})`);
+      // The process is gone: this operation never completes.
+      return new Promise(() => {});
+    }
     const delay = this.env.maxFsyncMs === 0 ? 0 : this.env.disk.int(0, this.env.maxFsyncMs);
     if (delay === 0) return RESOLVED;
     const life = this.life;
@@ -207,6 +216,7 @@ export class SimRaftNode {
   }
 
   private started(wal: Wal, state: RecoveredState): void {
+    this.killInRecovery = false;
     this.checkRecovered(state);
     this.wal = wal;
     this.booting = false;
@@ -295,6 +305,7 @@ export class SimRaftNode {
     this.ioPending = 0;
     this.parked = 0;
     this.killAt = undefined;
+    this.killInRecovery = false;
     this.addWalStats();
     this.wal = undefined;
     this.inFlight = undefined;
@@ -329,6 +340,11 @@ export class SimRaftNode {
     };
   }
 
+  /** The next recovery dies at its first fsync, if it makes one. */
+  armRecoveryKill(): void {
+    this.killInRecovery = true;
+  }
+
   /** The next time the WAL reaches `point` in this life, the process dies there. */
   armKill(point: WalCrashPoint): void {
     this.killAt = point;
@@ -336,6 +352,7 @@ export class SimRaftNode {
 
   disarm(): void {
     this.killAt = undefined;
+    this.killInRecovery = false;
   }
 
   pause(): void {

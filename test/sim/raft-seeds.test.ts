@@ -11,6 +11,7 @@ const MUST_OCCUR = [
   'kill.wal.beforeSync',
   'kill.wal.afterSync',
   'kill.segment.rotate',
+  'kill.recovery.beforeSync',
   'tear.zeros',
   'tear.garbage',
   'EIO',

@@ -24,6 +24,8 @@ export interface ClusterSpec {
   /** Extra `sealkv server` flags per node (e.g. the encryption flags). */
   extraArgs?: (id: string, dir: string) => string[];
   logLevel?: string;
+  /** Node flags for the child processes, e.g. `--cpu-prof` when profiling a benchmark. */
+  execArgv?: string[];
 }
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sealkv');
@@ -72,7 +74,7 @@ export function startNode(spec: ClusterSpec, index: number): LaunchedNode {
     spec.logLevel ?? 'warn',
     ...(spec.extraArgs?.(n.id, dataDir) ?? []),
   ];
-  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [...(spec.execArgv ?? []), BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr?.on('data', (d: Buffer) => {
     err += d.toString();

@@ -20,7 +20,8 @@ import { Transport } from '../raft/transport/index.ts';
 import { KvBackend } from '../redis/kv-backend.ts';
 import { LocalPubSub } from '../redis/pubsub.ts';
 import { RedisServer } from '../redis/server.ts';
-import { type LmdbEngine, Mvcc, openLmdbEngine } from '../storage/index.ts';
+import { Mvcc, openLmdbEngine } from '../storage/index.ts';
+import { StagedEngine } from '../storage/staged-engine.ts';
 import { Err } from '../util/codes.ts';
 import { sealError } from '../util/errors.ts';
 import { ClusterAdmin } from './cluster-admin.ts';
@@ -51,7 +52,7 @@ export class SealkvNode {
   private constructor(
     readonly config: ServerConfig,
     private readonly log: Logger,
-    private readonly engine: LmdbEngine,
+    private readonly engine: StagedEngine,
     readonly raft: RaftNode,
     private readonly transport: Transport,
     readonly coordinator: Coordinator,
@@ -60,8 +61,9 @@ export class SealkvNode {
     private readonly admin: { close(): Promise<void> },
     readonly encryption: PreparedEncryption | undefined,
     private readonly stopBackground: () => Promise<void>,
+    storageFailure: Promise<StopReason>,
   ) {
-    this.done = raft.done;
+    this.done = Promise.race([raft.done, storageFailure]);
   }
 
   static async start(config: ServerConfig, log: Logger): Promise<SealkvNode> {
@@ -73,7 +75,20 @@ export class SealkvNode {
       config.encryptionEnabled || config.sidecarPath !== undefined
         ? await prepareEncryption(config)
         : undefined;
-    const engine = openLmdbEngine(join(config.dataDir, 'store'));
+    let storageFailed!: (reason: StopReason) => void;
+    const storageFailure = new Promise<StopReason>((resolve) => {
+      storageFailed = resolve;
+    });
+    // Applied batches are visible at once and committed to lmdb behind the
+    // apply loop: the Raft WAL holds them durably until then.
+    const engine = new StagedEngine(openLmdbEngine(join(config.dataDir, 'store')), {
+      onFailure: (error) => {
+        log('error', 'storage commit failed; stopping so a restart replays the Raft log', {
+          error: String(error),
+        });
+        storageFailed({ kind: 'fatal', error });
+      },
+    });
     const self = { full: fullNodeId(config.id) };
     const node16 = nodeId16(self.full);
     let raftCutover = enc?.sidecar?.raftEnvelopeCutoverIndex ?? 0n;
@@ -264,6 +279,7 @@ export class SealkvNode {
         fanout.close();
         await metricsServer?.close();
       },
+      storageFailure,
     );
     holder.node = node;
     raft.onLeaderChange((lead) => node.onLeaderChange(lead));

@@ -82,6 +82,7 @@ export const Err = {
   Internal: 'ErrInternal',
   RpcFailed: 'ErrRpcFailed',
   RaftMessageMalformed: 'ErrRaftMessageMalformed',
+  StorageWriteFailed: 'ErrStorageWriteFailed',
 } as const;
 
 export type ErrCode = (typeof Err)[keyof typeof Err];

@@ -1,0 +1,341 @@
+/**
+ * An Engine wrapper whose writes are visible to reads as soon as `write()` is
+ * called, while the commit to the wrapped engine runs behind.
+ *
+ * Why: the node applies committed Raft entries in its Ready loop, and waiting
+ * there for lmdb's asynchronous commit (milliseconds under load) stalled every
+ * following append, acknowledgement and apply. The entries themselves are
+ * already durable in the Raft WAL, so a batch that the wrapped engine has not
+ * committed yet is replayed after a crash; until it commits, readers find it
+ * in an in-memory layer.
+ *
+ * Each written batch becomes one immutable, key-sorted layer. Reads consult
+ * the layers newest first, then the wrapped engine; ranges merge them. Layers
+ * leave once the wrapped engine has committed them, oldest first. A snapshot
+ * pins the wrapped engine's snapshot together with the layers of that moment,
+ * so later writes never show through it.
+ *
+ * A commit that fails in the background poisons the wrapper: every later
+ * write throws the failure and `onFailure` tells the owner, who must stop
+ * (the data it acknowledged is in the WAL; a restart replays it).
+ */
+import { Err } from '../util/codes.ts';
+import { sealError } from '../util/errors.ts';
+import {
+  checkKey,
+  closedError,
+  type Engine,
+  type KeyValue,
+  type Namespace,
+  type NamespacedRow,
+  type RangeOptions,
+  type ReadView,
+  type Snapshot,
+  type WriteBatch,
+  type WriteOptions,
+} from './engine.ts';
+
+/** A layer row; `value === undefined` is a tombstone that hides older data. */
+interface Row {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | undefined;
+}
+
+interface Layer {
+  readonly rows: ReadonlyMap<Namespace, readonly Row[]>;
+  readonly bytes: number;
+  committed: boolean;
+  /** Settles when the wrapped engine has committed the batch (never rejects). */
+  readonly done: Promise<void>;
+}
+
+export interface StagedEngineOptions {
+  /** Uncommitted layers allowed before write() waits for the oldest (default 1024). */
+  maxLayers?: number;
+  /** Uncommitted bytes allowed before write() waits for the oldest (default 64 MiB). */
+  maxBytes?: number;
+  /** Called once when a background commit fails; the owner must stop the node. */
+  onFailure?: (err: unknown) => void;
+}
+
+const compare = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b);
+
+/** Index of the first row whose key is >= key. */
+function lowerBound(rows: readonly Row[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compare(rows[mid]!.key, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Sorts a batch's ops per namespace; for a key written twice the later op wins. */
+function layerRows(batch: WriteBatch): { rows: Map<Namespace, Row[]>; bytes: number } {
+  const byNs = new Map<Namespace, { row: Row; order: number }[]>();
+  let bytes = 0;
+  batch.ops.forEach((op, order) => {
+    const value = op.kind === 'put' ? op.value : undefined;
+    bytes += op.key.length + (value?.length ?? 0) + 48;
+    let list = byNs.get(op.ns);
+    if (list === undefined) {
+      list = [];
+      byNs.set(op.ns, list);
+    }
+    list.push({ row: { key: op.key, value }, order });
+  });
+  const rows = new Map<Namespace, Row[]>();
+  for (const [ns, list] of byNs) {
+    list.sort((a, b) => compare(a.row.key, b.row.key) || a.order - b.order);
+    const out: Row[] = [];
+    for (const { row } of list) {
+      const last = out[out.length - 1];
+      if (last !== undefined && compare(last.key, row.key) === 0) out[out.length - 1] = row;
+      else out.push(row);
+    }
+    rows.set(ns, out);
+  }
+  return { rows, bytes };
+}
+
+/** The rows of `layers` (oldest first) inside [start, end), newest winning, sorted. */
+function overlayIn(layers: readonly Layer[], ns: Namespace, opts: RangeOptions): Row[] {
+  const slices: Row[][] = [];
+  for (const layer of layers) {
+    const rows = layer.rows.get(ns);
+    if (rows === undefined) continue;
+    const lo = opts.start === undefined ? 0 : lowerBound(rows, opts.start);
+    const hi = opts.end === undefined ? rows.length : lowerBound(rows, opts.end);
+    if (lo < hi) slices.push(rows.slice(lo, hi));
+  }
+  if (slices.length <= 1) return slices[0] ?? [];
+  const tagged: { row: Row; age: number }[] = [];
+  slices.forEach((s, age) => {
+    for (const row of s) tagged.push({ row, age });
+  });
+  tagged.sort((a, b) => compare(a.row.key, b.row.key) || a.age - b.age);
+  const out: Row[] = [];
+  for (const { row } of tagged) {
+    const last = out[out.length - 1];
+    if (last !== undefined && compare(last.key, row.key) === 0) out[out.length - 1] = row;
+    else out.push(row);
+  }
+  return out;
+}
+
+function getIn(
+  layers: readonly Layer[],
+  base: ReadView,
+  ns: Namespace,
+  key: Uint8Array,
+): Uint8Array | undefined {
+  checkKey(ns, key);
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const rows = layers[i]!.rows.get(ns);
+    if (rows === undefined) continue;
+    const j = lowerBound(rows, key);
+    const row = rows[j];
+    if (row !== undefined && compare(row.key, key) === 0) return row.value?.slice();
+  }
+  return base.get(ns, key);
+}
+
+/** Merges the overlay into the base range; the overlay wins on equal keys and its tombstones hide. */
+function* rangeIn(
+  layers: readonly Layer[],
+  base: ReadView,
+  ns: Namespace,
+  opts: RangeOptions,
+): Generator<KeyValue> {
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+  if (limit <= 0) return;
+  const overlay = overlayIn(layers, ns, opts);
+  if (overlay.length === 0) {
+    yield* base.range(ns, opts);
+    return;
+  }
+  // Every overlay row can hide at most one base row.
+  const baseOpts: RangeOptions = { ...opts };
+  if (opts.limit !== undefined) baseOpts.limit = opts.limit + overlay.length;
+  const dir = opts.reverse ? -1 : 1;
+  let oi = opts.reverse ? overlay.length - 1 : 0;
+  const overlayLeft = () => oi >= 0 && oi < overlay.length;
+  let n = 0;
+  for (const kv of base.range(ns, baseOpts)) {
+    // Overlay rows that sort before this base row come first.
+    while (overlayLeft() && dir * compare(overlay[oi]!.key, kv.key) < 0) {
+      const row = overlay[oi]!;
+      oi += dir;
+      if (row.value === undefined) continue;
+      yield { key: row.key.slice(), value: row.value.slice() };
+      if (++n >= limit) return;
+    }
+    let out: KeyValue | undefined = kv;
+    if (overlayLeft() && compare(overlay[oi]!.key, kv.key) === 0) {
+      const row = overlay[oi]!;
+      oi += dir;
+      out = row.value === undefined ? undefined : { key: row.key.slice(), value: row.value.slice() };
+    }
+    if (out === undefined) continue;
+    yield out;
+    if (++n >= limit) return;
+  }
+  for (; overlayLeft() && n < limit; oi += dir) {
+    const row = overlay[oi]!;
+    if (row.value === undefined) continue;
+    n++;
+    yield { key: row.key.slice(), value: row.value.slice() };
+  }
+}
+
+export class StagedEngine implements Engine {
+  readonly #inner: Engine;
+  readonly #maxLayers: number;
+  readonly #maxBytes: number;
+  readonly #onFailure: ((err: unknown) => void) | undefined;
+  #layers: Layer[] = [];
+  #bytes = 0;
+  #failure: unknown;
+  #failed = false;
+  #closed = false;
+
+  constructor(inner: Engine, opts: StagedEngineOptions = {}) {
+    this.#inner = inner;
+    this.#maxLayers = opts.maxLayers ?? 1024;
+    this.#maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
+    this.#onFailure = opts.onFailure;
+    if (!(this.#maxLayers >= 1 && this.#maxBytes >= 1)) {
+      throw sealError(Err.InvalidArgument, 'StagedEngine limits must be positive');
+    }
+  }
+
+  /** Batches written but not yet committed by the wrapped engine. */
+  get pendingLayers(): number {
+    return this.#layers.length;
+  }
+
+  get(ns: Namespace, key: Uint8Array): Uint8Array | undefined {
+    this.#checkOpen();
+    return getIn(this.#layers, this.#inner, ns, key);
+  }
+
+  range(ns: Namespace, opts: RangeOptions = {}): Iterable<KeyValue> {
+    this.#checkOpen();
+    return rangeIn(this.#layers, this.#inner, ns, opts);
+  }
+
+  /**
+   * The batch is visible to reads when this returns. The promise resolves at
+   * once (after the wrapped commit when the uncommitted backlog is over its
+   * limits), or, with `sync: true`, once the batch and all before it are on
+   * stable storage.
+   */
+  async write(batch: WriteBatch, opts: WriteOptions): Promise<void> {
+    this.#checkOpen();
+    this.#checkHealthy();
+    if (batch.size === 0) {
+      if (opts.sync) await this.#inner.write(batch, opts);
+      return;
+    }
+    const { rows, bytes } = layerRows(batch);
+    const commit = this.#inner.write(batch, opts);
+    const layer: Layer = {
+      rows,
+      bytes,
+      committed: false,
+      done: commit.then(
+        () => this.#committed(layer),
+        (err: unknown) => this.#fail(err),
+      ),
+    };
+    this.#layers.push(layer);
+    this.#bytes += bytes;
+    if (opts.sync) {
+      await layer.done;
+      this.#checkHealthy();
+      return;
+    }
+    while (this.#overLimits()) {
+      await this.#layers[0]!.done;
+      this.#checkHealthy();
+    }
+  }
+
+  snapshot(): Snapshot {
+    this.#checkOpen();
+    const base = this.#inner.snapshot();
+    const layers = this.#layers.slice();
+    let closed = false;
+    const open = () => {
+      if (closed) throw closedError('snapshot');
+    };
+    return {
+      get: (ns, key) => {
+        open();
+        return getIn(layers, base, ns, key);
+      },
+      range: (ns, opts = {}) => {
+        open();
+        return rangeIn(layers, base, ns, opts);
+      },
+      close: () => {
+        closed = true;
+        base.close();
+      },
+    };
+  }
+
+  /** Resolves once every batch written so far is committed by the wrapped engine. */
+  async drain(): Promise<void> {
+    // A failed layer never leaves the list: stop at the failure instead of spinning.
+    while (this.#layers.length > 0 && !this.#failed) await this.#layers[this.#layers.length - 1]!.done;
+    this.#checkHealthy();
+  }
+
+  async replaceAll(rows: AsyncIterable<NamespacedRow>): Promise<void> {
+    this.#checkOpen();
+    await this.drain();
+    await this.#inner.replaceAll(rows);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    // Let committed-or-failing batches settle so the wrapped engine closes quietly.
+    await Promise.all(this.#layers.map((l) => l.done));
+    this.#closed = true;
+    await this.#inner.close();
+  }
+
+  #committed(layer: Layer): void {
+    layer.committed = true;
+    while (this.#layers.length > 0 && this.#layers[0]!.committed) {
+      this.#bytes -= this.#layers.shift()!.bytes;
+    }
+  }
+
+  #fail(err: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#failure = err;
+    this.#onFailure?.(err);
+  }
+
+  #overLimits(): boolean {
+    return this.#layers.length > this.#maxLayers || this.#bytes > this.#maxBytes;
+  }
+
+  #checkHealthy(): void {
+    if (!this.#failed) return;
+    throw sealError(
+      Err.StorageWriteFailed,
+      'an earlier storage commit failed; the node must restart to replay it from the Raft log',
+      { cause: String(this.#failure) },
+    );
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw closedError('engine');
+  }
+}

@@ -74,7 +74,9 @@ export function startNode(spec: ClusterSpec, index: number): LaunchedNode {
     spec.logLevel ?? 'warn',
     ...(spec.extraArgs?.(n.id, dataDir) ?? []),
   ];
-  const proc = spawn(process.execPath, [...(spec.execArgv ?? []), BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [...(spec.execArgv ?? []), BIN, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   proc.stderr?.on('data', (d: Buffer) => {
     err += d.toString();

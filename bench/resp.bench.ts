@@ -1,6 +1,14 @@
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Backend, PubSub, Watch } from '../src/redis/backend.ts';
+import { checkArity, execute, lookup } from '../src/redis/commands/registry.ts';
+import type { CommandTx, CursorStore, KeyRecord, Reply } from '../src/redis/commands/types.ts';
+import { Connection, DEFAULT_CONNECTION_LIMITS } from '../src/redis/connection.ts';
+import { LocalPubSub } from '../src/redis/pubsub.ts';
 import { RespCommandParser } from '../src/redis/resp/command-parser.ts';
 import { RespProtocolError } from '../src/redis/resp/errors.ts';
 import { encodeCommand, ReplyWriter } from '../src/redis/resp/writer.ts';
+import { NodeMetrics } from '../src/server/metrics.ts';
 import type { BenchRow, BenchSuite } from './harness.ts';
 
 // Parse: a pipeline of `SET key:<n> <100 B>` fed as 64 KiB socket-sized chunks,
@@ -46,11 +54,202 @@ function timeRounds(ms: number, fn: () => void): { rounds: number; seconds: numb
   return { rounds, seconds: Number(elapsed) / 1e9 };
 }
 
+// Dispatch: the whole per-command CPU path of one client connection without a
+// kernel socket. A chunk of 16 pipelined commands goes through the parser,
+// command lookup, arity checks, a minimal in-memory backend (the real command
+// bodies), the reply writer and NodeMetrics' per-command hook, as one `data`
+// event of a real connection would. Left out: socket syscalls and the
+// replicated backend (Raft, MVCC), which other suites measure.
+const PIPELINE = 16;
+
+/** Enough of net.Socket for a Connection: replies are collected, never sent. */
+class NullSocket extends EventEmitter {
+  destroyed = false;
+  writableLength = 0;
+  last: Buffer[] = [];
+  private corked = false;
+  private waiter: (() => void) | undefined;
+
+  setNoDelay(): this {
+    return this;
+  }
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+  cork(): void {
+    this.corked = true;
+  }
+  uncork(): void {
+    this.corked = false;
+    this.waiter?.();
+  }
+  write(b: Buffer): boolean {
+    this.last.push(b);
+    if (!this.corked) this.waiter?.();
+    return true;
+  }
+  end(): this {
+    return this;
+  }
+  destroy(): this {
+    this.destroyed = true;
+    return this;
+  }
+
+  /** Feeds one chunk and resolves once the connection has flushed its replies. */
+  roundTrip(chunk: Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiter = () => {
+        this.waiter = undefined;
+        resolve();
+      };
+      this.emit('data', chunk);
+    });
+  }
+}
+
+/** One command's view over a Map: reads through, writes kept until the command succeeds. */
+class MapView implements CommandTx {
+  readonly nowMs = Date.now();
+  readonly writes = new Map<string, KeyRecord | null>();
+  constructor(
+    private readonly data: Map<string, KeyRecord>,
+    readonly cursors: CursorStore,
+  ) {}
+  get(key: Buffer): KeyRecord | undefined {
+    const k = key.toString('latin1');
+    const w = this.writes.get(k);
+    if (w !== undefined) return w ?? undefined;
+    return this.data.get(k);
+  }
+  put(key: Buffer, rec: KeyRecord): void {
+    this.writes.set(key.toString('latin1'), rec);
+  }
+  del(key: Buffer): void {
+    this.writes.set(key.toString('latin1'), null);
+  }
+  keysAfter(): Buffer[] {
+    return [];
+  }
+  flushAll(): void {}
+  random(): number {
+    return 0.5;
+  }
+}
+
+/** The smallest Backend that still runs the real command bodies, per command as KvBackend does. */
+class MapBackend implements Backend {
+  private readonly data = new Map<string, KeyRecord>();
+  private readonly cursors: CursorStore = { save: () => '0', load: () => undefined };
+  async run(cmds: Buffer[][]): Promise<Reply[]> {
+    return cmds.map((c) => this.runOne(c));
+  }
+  async transaction(cmds: Buffer[][]): Promise<Reply[]> {
+    return cmds.map((c) => this.runOne(c));
+  }
+  async watch(keys: Buffer[]): Promise<Watch> {
+    return { keys, sinceTs: 0n };
+  }
+  info(): Record<string, string | number> {
+    return {};
+  }
+  private runOne(args: Buffer[]): Reply {
+    const spec = lookup(args[0]!);
+    if (spec === undefined) return { t: 'error', s: 'ERR unknown command' };
+    const bad = checkArity(spec, args);
+    if (bad !== undefined) return bad;
+    const view = new MapView(this.data, this.cursors);
+    const { reply, ok } = execute(spec, view, args);
+    if (ok) for (const [k, w] of view.writes) w === null ? this.data.delete(k) : this.data.set(k, w);
+    return reply;
+  }
+}
+
+/** A connection wired as a node wires it (NodeMetrics per-command hook), over MapBackend. */
+function benchConnection(): NullSocket {
+  const socket = new NullSocket();
+  const metrics = new NodeMetrics({ raft: () => undefined });
+  const pubsub: PubSub = new LocalPubSub();
+  new Connection(socket as unknown as Socket, 1, {
+    backend: new MapBackend(),
+    pubsub,
+    limits: DEFAULT_CONNECTION_LIMITS,
+    infoText: () => '',
+    onClose: () => {},
+    observeCommand: (name, seconds, error) => metrics.observeCommand(name, seconds, error),
+  });
+  return socket;
+}
+
+/**
+ * Median commands/s over `trials` timed runs of round trips of `chunk`
+ * (PIPELINE commands) on one connection, after `setup` ran and the replies to
+ * one `chunk` matched `expected` byte for byte.
+ */
+async function dispatchRate(
+  setup: Buffer,
+  chunk: Buffer,
+  expected: Buffer,
+  ms: number,
+  trials: number,
+): Promise<number> {
+  const socket = benchConnection();
+  if (setup.length > 0) await socket.roundTrip(setup);
+  socket.last = [];
+  await socket.roundTrip(chunk);
+  const got = Buffer.concat(socket.last);
+  if (!got.equals(expected)) throw new Error(`unexpected replies: ${JSON.stringify(got.toString('latin1'))}`);
+  for (let i = 0; i < 2000; i++) await socket.roundTrip(chunk); // warm-up
+  const rates: number[] = [];
+  for (let t = 0; t < trials; t++) {
+    const start = process.hrtime.bigint();
+    const budget = BigInt(Math.round(ms * 1e6));
+    let rounds = 0;
+    let elapsed = 0n;
+    do {
+      for (let i = 0; i < 100; i++) await socket.roundTrip(chunk);
+      rounds += 100;
+      socket.last = [];
+      elapsed = process.hrtime.bigint() - start;
+    } while (elapsed < budget);
+    rates.push((rounds * PIPELINE) / (Number(elapsed) / 1e9));
+  }
+  rates.sort((a, b) => a - b);
+  return rates[Math.floor(rates.length / 2)]!;
+}
+
+async function dispatchRows(ms: number): Promise<BenchRow[]> {
+  const value = Buffer.alloc(100, 0x76);
+  const repeat = (cmd: (string | Buffer)[]): Buffer =>
+    Buffer.concat(Array.from({ length: PIPELINE }, () => encodeCommand(cmd)));
+  const cases = [
+    {
+      name: 'GET',
+      setup: encodeCommand(['SET', 'key:1', value]),
+      chunk: repeat(['GET', 'key:1']),
+      reply: `$100\r\n${value.toString('latin1')}\r\n`,
+    },
+    { name: 'SET', setup: Buffer.alloc(0), chunk: repeat(['SET', 'key:1', value]), reply: '+OK\r\n' },
+  ];
+  const rows: BenchRow[] = [];
+  for (const c of cases) {
+    const expected = Buffer.from(c.reply.repeat(PIPELINE), 'latin1');
+    const rate = await dispatchRate(c.setup, c.chunk, expected, ms / 5, 5);
+    const what = `dispatch pipelined ${c.name} x${PIPELINE}`;
+    rows.push({ suite: 'resp', name: `${what} (commands/s)`, value: rate, unit: 'cmd/s' });
+    rows.push({ suite: 'resp', name: `${what} (us/command)`, value: 1e6 / rate, unit: 'us/cmd' });
+  }
+  return rows;
+}
+
 const suite: BenchSuite = {
   name: 'resp',
   async run({ quick }) {
     const ms = quick ? 300 : 1500;
-    const rows: BenchRow[] = [];
+    const rows: BenchRow[] = await dispatchRows(ms);
     const { chunks, bytes } = pipeline();
     const parse = timeRounds(ms, () => parseOnce(chunks));
     rows.push({

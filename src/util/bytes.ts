@@ -40,42 +40,58 @@ export function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
+// One scratch view for the 64-bit conversions: a DataView per call showed up
+// in profiles of the read path (several per key).
+const scratchBytes = new Uint8Array(8);
+const scratch = new DataView(scratchBytes.buffer);
+
+function checkRead(b: Uint8Array, off: number, width: number): void {
+  if (!(off >= 0 && off + width <= b.length)) throw new RangeError(`offset ${off} is outside the buffer`);
+}
+
 export function u16be(n: number): Uint8Array {
-  const b = new Uint8Array(2);
-  view(b).setUint16(0, n);
-  return b;
+  return Uint8Array.of((n >>> 8) & 0xff, n & 0xff);
 }
 
 export function u32be(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  view(b).setUint32(0, n);
-  return b;
+  return Uint8Array.of((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 }
 
 export function u64be(n: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  view(b).setBigUint64(0, BigInt.asUintN(64, n));
-  return b;
+  scratch.setBigUint64(0, BigInt.asUintN(64, n));
+  return scratchBytes.slice();
 }
 
 export function u64le(n: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  view(b).setBigUint64(0, BigInt.asUintN(64, n), true);
-  return b;
+  scratch.setBigUint64(0, BigInt.asUintN(64, n), true);
+  return scratchBytes.slice();
+}
+
+/** Writes BE64(n) into `out` at `off` (no allocation). */
+export function writeU64be(out: Uint8Array, off: number, n: bigint): void {
+  checkRead(out, off, 8);
+  scratch.setBigUint64(0, BigInt.asUintN(64, n));
+  out.set(scratchBytes, off);
 }
 
 export function readU16be(b: Uint8Array, off: number): number {
-  return view(b).getUint16(off);
+  checkRead(b, off, 2);
+  return (b[off]! << 8) | b[off + 1]!;
 }
 
 export function readU32be(b: Uint8Array, off: number): number {
-  return view(b).getUint32(off);
+  checkRead(b, off, 4);
+  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
 }
 
 export function readU64be(b: Uint8Array, off: number): bigint {
-  return view(b).getBigUint64(off);
+  checkRead(b, off, 8);
+  for (let i = 0; i < 8; i++) scratchBytes[i] = b[off + i]!;
+  return scratch.getBigUint64(0);
 }
 
 export function readU64le(b: Uint8Array, off: number): bigint {
-  return view(b).getBigUint64(off, true);
+  checkRead(b, off, 8);
+  for (let i = 0; i < 8; i++) scratchBytes[i] = b[off + i]!;
+  return scratch.getBigUint64(0, true);
 }

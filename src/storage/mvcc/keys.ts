@@ -9,7 +9,7 @@
  * AAD binds this full engine key (escaped form included).
  */
 
-import { readU64be, u64be } from '../../util/bytes.ts';
+import { readU64be, writeU64be } from '../../util/bytes.ts';
 import { Err } from '../../util/codes.ts';
 import { sealError } from '../../util/errors.ts';
 import { MAX_KEY_SIZE } from '../engine.ts';
@@ -36,30 +36,62 @@ export function checkTimestamp(ts: bigint): void {
 
 /** `escape(user) ‖ 0x00 0x01`: the common prefix of every version of `user`. */
 export function versionPrefix(user: Uint8Array): Uint8Array {
+  return escapeInto(user, 0);
+}
+
+/** Escapes `user`, terminates it and leaves `room` zero bytes after the terminator. */
+function escapeInto(user: Uint8Array, room: number): Uint8Array {
   let zeros = 0;
-  for (const byte of user) if (byte === ESCAPE) zeros++;
-  const out = new Uint8Array(user.length + zeros + 2);
-  let o = 0;
-  for (const byte of user) {
-    out[o++] = byte;
-    if (byte === ESCAPE) out[o++] = ESCAPED_ZERO;
+  for (let i = 0; i < user.length; i++) if (user[i] === ESCAPE) zeros++;
+  const out = new Uint8Array(user.length + zeros + 2 + room);
+  if (zeros === 0) {
+    out.set(user);
+  } else {
+    let o = 0;
+    for (let i = 0; i < user.length; i++) {
+      const byte = user[i]!;
+      out[o++] = byte;
+      if (byte === ESCAPE) out[o++] = ESCAPED_ZERO;
+    }
   }
-  out[o++] = ESCAPE;
-  out[o] = TERMINATOR;
+  const t = user.length + zeros;
+  out[t] = ESCAPE;
+  out[t + 1] = TERMINATOR;
   return out;
 }
 
 /** The engine key of the version of `user` committed at `commitTs`. */
 export function engineKey(user: Uint8Array, commitTs: bigint): Uint8Array {
   checkTimestamp(commitTs);
-  const prefix = versionPrefix(user);
-  if (prefix.length + TS_LEN > MAX_KEY_SIZE) {
+  const out = escapeInto(user, TS_LEN);
+  if (out.length > MAX_KEY_SIZE) {
     throw sealError(Err.InvalidArgument, 'user key too long for the storage engine', { length: user.length });
   }
-  const out = new Uint8Array(prefix.length + TS_LEN);
-  out.set(prefix);
-  out.set(u64be(~commitTs), prefix.length);
+  writeU64be(out, out.length - TS_LEN, ~commitTs);
   return out;
+}
+
+/**
+ * Range bounds over the versions of `user`: from the version at `ts` (or the
+ * newest, without `ts`) to the end of that user key's versions. One escape
+ * pass serves both bounds; point reads run this for every key.
+ */
+export function versionRange(user: Uint8Array, ts?: bigint): { start: Uint8Array; end: Uint8Array } {
+  if (ts === undefined) return { start: versionPrefix(user), end: versionsEnd(user) };
+  const start = engineKey(user, ts);
+  const end = start.slice(0, start.length - TS_LEN);
+  end[end.length - 1] = TERMINATOR + 1;
+  return { start, end };
+}
+
+/**
+ * The commit timestamp of a row found inside `versionRange(user)`: such a row
+ * starts with the user key's version prefix, so only its length can still be
+ * wrong, and a wrong length is corruption.
+ */
+export function versionTs(key: Uint8Array, prefixLen: number): bigint {
+  if (key.length !== prefixLen + TS_LEN) throw malformedKey(key, 'version suffix is not 8 bytes');
+  return BigInt.asUintN(64, ~readU64be(key, prefixLen));
 }
 
 /** Parses an engine key; anything not produced by engineKey is corruption. */

@@ -23,14 +23,7 @@ import type { ValueSealer } from '../sealer.ts';
 import { restoreSnapshot, snapshotStream } from '../snapshot-stream.ts';
 import { encodeLive, encodeTombstone, openVersion } from './codec.ts';
 import { decodeHeader, isExpired } from './header.ts';
-import {
-  checkTimestamp,
-  decodeEngineKey,
-  engineBounds,
-  engineKey,
-  versionPrefix,
-  versionsEnd,
-} from './keys.ts';
+import { checkTimestamp, decodeEngineKey, engineBounds, engineKey, versionRange, versionTs } from './keys.ts';
 
 /** The namespaces outside the MVCC keyspace. */
 export type RawNamespace = Exclude<Namespace, 'mvcc'>;
@@ -171,9 +164,10 @@ export class Mvcc {
   get(key: Uint8Array, at: ReadAt): VisibleValue | undefined {
     checkTimestamp(at.ts);
     const view = at.view ?? this.#engine;
-    const [first] = view.range('mvcc', { start: engineKey(key, at.ts), end: versionsEnd(key), limit: 1 });
+    const { start, end } = versionRange(key, at.ts);
+    const [first] = view.range('mvcc', { start, end, limit: 1 });
     if (first === undefined) return undefined;
-    const { commitTs } = decodeEngineKey(first.key);
+    const commitTs = versionTs(first.key, end.length);
     return this.#visible(key, commitTs, first, at.nowMs);
   }
 
@@ -292,8 +286,7 @@ export class Mvcc {
 
 /** Newest committed version timestamp of `key` in `view`, tombstones included. */
 export function newestCommitTs(view: ReadView, key: Uint8Array): bigint | undefined {
-  for (const row of view.range('mvcc', { start: versionPrefix(key), end: versionsEnd(key), limit: 1 })) {
-    return decodeEngineKey(row.key).commitTs;
-  }
+  const { start, end } = versionRange(key);
+  for (const row of view.range('mvcc', { start, end, limit: 1 })) return versionTs(row.key, end.length);
   return undefined;
 }

@@ -88,9 +88,12 @@ export class NodeMetrics {
 
   private readonly proposals: Counter<'result'>;
   private readonly proposalSeconds: Histogram<'result'>;
-  private readonly commands: Counter<'command'>;
-  private readonly commandErrors: Counter<'command'>;
-  private readonly commandSeconds: Histogram<'command'>;
+  /** Per-command tallies by label, in first-seen order; exported lazily at scrape time. */
+  private readonly commandStats = new Map<string, CommandStats>();
+  /** Labels in the order of their first error reply (the errors counter's series order). */
+  private readonly erroredStats: CommandStats[] = [];
+  /** Raw command name → its tallies, so the per-command path skips label normalisation. */
+  private readonly statsByName = new Map<string, CommandStats>();
   private readonly fsyncSeconds: Histogram;
   private readonly encrypts: Counter<'purpose'>;
   private readonly decrypts: Counter<'purpose'>;
@@ -115,25 +118,7 @@ export class NodeMetrics {
       buckets: [...LATENCY_BUCKETS],
       registers,
     });
-    this.commands = new Counter({
-      name: 'sealkv_redis_commands_total',
-      help: 'Redis commands handled, by command name (unknown names as "other").',
-      labelNames: ['command'],
-      registers,
-    });
-    this.commandErrors = new Counter({
-      name: 'sealkv_redis_command_errors_total',
-      help: 'Redis commands that answered with an error reply, by command name.',
-      labelNames: ['command'],
-      registers,
-    });
-    this.commandSeconds = new Histogram({
-      name: 'sealkv_redis_command_duration_seconds',
-      help: 'Redis command latency from parse to reply, by command name.',
-      labelNames: ['command'],
-      buckets: [...LATENCY_BUCKETS],
-      registers,
-    });
+    this.registerCommandMetrics();
     this.fsyncSeconds = new Histogram({
       name: 'sealkv_fsync_duration_seconds',
       help: 'Latency of fsync calls that durability depends on.',
@@ -173,11 +158,30 @@ export class NodeMetrics {
     this.proposalSeconds.observe({ result }, seconds);
   }
 
+  /**
+   * Counts one command. This runs for every command a node answers, so it only
+   * bumps plain numbers; prom-client sees the totals when it is scraped.
+   */
   observeCommand(name: string, seconds: number, error: boolean): void {
+    if (!Number.isFinite(seconds)) throw new TypeError(`Value is not a valid number: ${seconds}`);
+    const stats = this.statsByName.get(name) ?? this.statsFor(name);
+    stats.observe(seconds);
+    if (error) {
+      if (stats.errors === 0) this.erroredStats.push(stats);
+      stats.errors++;
+    }
+  }
+
+  private statsFor(name: string): CommandStats {
     const command = this.commandLabel(name);
-    this.commands.inc({ command });
-    this.commandSeconds.observe({ command }, seconds);
-    if (error) this.commandErrors.inc({ command });
+    let stats = this.commandStats.get(command);
+    if (stats === undefined) {
+      stats = new CommandStats(command);
+      this.commandStats.set(command, stats);
+    }
+    // Bounded: a client can send any number of distinct names (or casings).
+    if (this.statsByName.size < MAX_CACHED_COMMAND_NAMES) this.statsByName.set(name, stats);
+    return stats;
   }
 
   /** The label a command name is counted under: itself when known, else `other`. */
@@ -214,6 +218,43 @@ export class NodeMetrics {
   /** Prometheus text exposition of everything in this node's registry. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private registerCommandMetrics(): void {
+    const registers = [this.registry];
+    const stats = this.commandStats;
+    const errored = this.erroredStats;
+    new Counter({
+      name: 'sealkv_redis_commands_total',
+      help: 'Redis commands handled, by command name (unknown names as "other").',
+      labelNames: ['command'],
+      registers,
+      collect() {
+        for (const s of stats.values()) {
+          if (s.count > s.exportedCount) this.inc(s.labels, s.count - s.exportedCount);
+          s.exportedCount = s.count;
+        }
+      },
+    });
+    new Counter({
+      name: 'sealkv_redis_command_errors_total',
+      help: 'Redis commands that answered with an error reply, by command name.',
+      labelNames: ['command'],
+      registers,
+      collect() {
+        for (const s of errored) {
+          if (s.errors > s.exportedErrors) this.inc(s.labels, s.errors - s.exportedErrors);
+          s.exportedErrors = s.errors;
+        }
+      },
+    });
+    const histogram = new TalliedHistogram(
+      'sealkv_redis_command_duration_seconds',
+      'Redis command latency from parse to reply, by command name.',
+      stats,
+    );
+    // TalliedHistogram has the shape the registry reads (name, help, type, get…), not prom-client's class.
+    this.registry.registerMetric(histogram as unknown as Histogram);
   }
 
   private registerRaftGauges(): void {
@@ -282,6 +323,110 @@ export class NodeMetrics {
         this.set(s === undefined ? 0 : Number(s.sidecarRaftAppliedIndex));
       },
     });
+  }
+}
+
+const MAX_CACHED_COMMAND_NAMES = 1024;
+const BUCKET_COUNT = LATENCY_BUCKETS.length;
+
+/** Running totals of one `command` label: counts, errors and LATENCY_BUCKETS histogram. */
+class CommandStats {
+  readonly labels: { command: string };
+  count = 0;
+  errors = 0;
+  sum = 0;
+  /** Non-cumulative counts per bucket; values above the last bound are only in `count`. */
+  readonly buckets = new Float64Array(BUCKET_COUNT);
+  exportedCount = 0;
+  exportedErrors = 0;
+
+  constructor(command: string) {
+    this.labels = { command };
+  }
+
+  observe(seconds: number): void {
+    let i = 0;
+    while (i < BUCKET_COUNT && seconds > LATENCY_BUCKETS[i]!) i++;
+    if (i < BUCKET_COUNT) this.buckets[i]!++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+type ExportedValue = {
+  value: number;
+  labels: Record<string, string | number>;
+  sharedLabels?: Record<string, string>;
+  metricName: string;
+  exemplar?: null;
+};
+
+/**
+ * A histogram over CommandStats with the exposition of a prom-client
+ * Histogram with the same name, buckets and one `command` label: the series,
+ * their order, labels and values are what prom-client would print had every
+ * sample gone through Histogram.observe (its sum is accumulated in the same
+ * order, so even the float sum matches). Observing is CommandStats.observe; this
+ * only renders, when the registry is scraped.
+ */
+class TalliedHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly stats: ReadonlyMap<string, CommandStats>,
+  ) {}
+
+  /** The form Registry.metrics() renders: bucket bounds as `le`, the command as a shared label. */
+  async getForPromString(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    values: ExportedValue[];
+    aggregator: string;
+  }> {
+    const values: ExportedValue[] = [];
+    const bucket = `${this.name}_bucket`;
+    for (const s of this.stats.values()) {
+      let acc = 0;
+      for (let i = 0; i < BUCKET_COUNT; i++) {
+        acc += s.buckets[i]!;
+        values.push({
+          labels: { le: LATENCY_BUCKETS[i]! },
+          sharedLabels: s.labels,
+          value: acc,
+          metricName: bucket,
+          exemplar: null,
+        });
+      }
+      values.push({
+        labels: { le: '+Inf' },
+        sharedLabels: s.labels,
+        value: s.count,
+        metricName: bucket,
+        exemplar: null,
+      });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  /** The JSON form (Registry.getMetricsAsJSON): labels merged as prom-client's Histogram.get does. */
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    values: ExportedValue[];
+    aggregator: string;
+  }> {
+    const data = await this.getForPromString();
+    data.values = data.values.map(({ sharedLabels, labels, ...rest }) => ({
+      ...rest,
+      labels: { ...labels, ...sharedLabels },
+    }));
+    return data;
   }
 }
 

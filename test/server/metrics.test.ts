@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { Counter, Histogram, Registry } from 'prom-client';
 import {
   type EncryptionSnapshot,
   type HealthReport,
+  LATENCY_BUCKETS,
   NodeMetrics,
   type RaftSnapshot,
   startMetricsServer,
@@ -160,6 +163,87 @@ describe('NodeMetrics exposition', () => {
     assert.equal(m.commandLabel('get'), 'get');
     assert.equal(m.commandLabel('set'), 'other');
     assert.equal(new NodeMetrics({ raft: () => undefined }).commandLabel('ZADD'), 'zadd');
+  });
+});
+
+/** The command metrics as prom-client renders them when every command is observed eagerly. */
+class EagerCommandMetrics {
+  readonly registry = new Registry();
+  private readonly commands = new Counter({
+    name: 'sealkv_redis_commands_total',
+    help: 'Redis commands handled, by command name (unknown names as "other").',
+    labelNames: ['command'],
+    registers: [this.registry],
+  });
+  private readonly errors = new Counter({
+    name: 'sealkv_redis_command_errors_total',
+    help: 'Redis commands that answered with an error reply, by command name.',
+    labelNames: ['command'],
+    registers: [this.registry],
+  });
+  private readonly seconds = new Histogram({
+    name: 'sealkv_redis_command_duration_seconds',
+    help: 'Redis command latency from parse to reply, by command name.',
+    labelNames: ['command'],
+    buckets: [...LATENCY_BUCKETS],
+    registers: [this.registry],
+  });
+  constructor(private readonly label: (name: string) => string) {}
+  observe(name: string, seconds: number, error: boolean): void {
+    const command = this.label(name);
+    this.commands.inc({ command });
+    this.seconds.observe({ command }, seconds);
+    if (error) this.errors.inc({ command });
+  }
+}
+
+function commandLines(text: string): string {
+  return text
+    .split('\n')
+    .filter((l) => /^(# (HELP|TYPE) )?sealkv_redis_/.test(l))
+    .join('\n');
+}
+
+describe('command metrics', () => {
+  test('tallied command metrics render exactly as eager prom-client observations, across scrapes', async () => {
+    const names = ['get', 'GET', 'Set', 'zadd', 'nosuchcmd', 'PING', 'x"y'];
+    const seconds = fc.oneof(
+      fc.constantFrom(...LATENCY_BUCKETS, 0, 10.5),
+      fc.double({ min: 0, max: 12, noNaN: true }),
+    );
+    const step = fc.oneof(
+      fc.record({ name: fc.constantFrom(...names), seconds, error: fc.boolean() }),
+      fc.constant('scrape' as const),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 60 }), async (steps) => {
+        const m = new NodeMetrics({ raft: () => undefined });
+        const eager = new EagerCommandMetrics((n) => m.commandLabel(n));
+        for (const s of [...steps, 'scrape' as const]) {
+          if (s !== 'scrape') {
+            m.observeCommand(s.name, s.seconds, s.error);
+            eager.observe(s.name, s.seconds, s.error);
+            continue;
+          }
+          const got = commandLines((await m.render()).body);
+          assert.equal(got, commandLines(await eager.registry.metrics()));
+          assert.deepEqual(
+            (await m.registry.getMetricsAsJSON())
+              .filter((x) => x.name.startsWith('sealkv_redis_'))
+              .map((x) => x.values.map((v) => ({ labels: v.labels, value: v.value }))),
+            (await eager.registry.getMetricsAsJSON()).map((x) =>
+              x.values.map((v) => ({ labels: v.labels, value: v.value })),
+            ),
+          );
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('a non-finite duration is refused as prom-client refuses it', () => {
+    const m = new NodeMetrics({ raft: () => undefined });
+    assert.throws(() => m.observeCommand('get', Number.NaN, false), TypeError);
   });
 });
 

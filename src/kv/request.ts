@@ -31,38 +31,40 @@ export interface Request {
 
 const KIND = { put: 0, delete: 1, flush: 2 } as const;
 
+/** A growable write buffer: one allocation per few hundred bytes, not one per integer. */
 class Out {
-  private readonly parts: Uint8Array[] = [];
-  private size = 0;
-  private push(b: Uint8Array): void {
-    this.parts.push(b);
-    this.size += b.length;
+  private buf = new Uint8Array(256);
+  private view = new DataView(this.buf.buffer);
+  private len = 0;
+  private ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
   }
   u8(n: number): void {
-    this.push(Uint8Array.of(n));
+    this.ensure(1);
+    this.buf[this.len++] = n;
   }
   u32(n: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, n);
-    this.push(b);
+    this.ensure(4);
+    this.view.setUint32(this.len, n);
+    this.len += 4;
   }
   u64(n: bigint): void {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, n));
-    this.push(b);
+    this.ensure(8);
+    this.view.setBigUint64(this.len, BigInt.asUintN(64, n));
+    this.len += 8;
   }
   bytes(b: Uint8Array): void {
     this.u32(b.length);
-    this.push(b);
+    this.ensure(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
   }
   done(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let off = 0;
-    for (const p of this.parts) {
-      out.set(p, off);
-      off += p.length;
-    }
-    return out;
+    return this.buf.slice(0, this.len);
   }
 }
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminRpcError, ClusterAdminClient } from '../admin/client.ts';
@@ -28,6 +27,7 @@ import { ClusterAdmin } from './cluster-admin.ts';
 import { formatHostPort, type ServerConfig } from './config.ts';
 import { EncryptionAdmin } from './encryption-admin.ts';
 import { RoutingBackend } from './forward.ts';
+import { randomIdSource } from './ids.ts';
 import type { Logger } from './log.ts';
 import { MemberDirectory, parseContext } from './members.ts';
 import { NodeMetrics, startMetricsServer } from './metrics.ts';
@@ -165,7 +165,7 @@ export class SealkvNode {
       lastCommitTs: () => fsm.lastCommitTs(),
       appliedIndex: fsm.appliedIndex(),
       nowMs: () => Date.now(),
-      newId: () => randomBytes(8).readBigUInt64BE(),
+      newId: randomIdSource(),
       wrap: (body) =>
         raftCutover > 0n && raftEnvelope !== undefined ? raftEnvelope.wrapRaftPayload(body) : body,
     });

@@ -18,6 +18,10 @@ export interface RedisBenchOptions {
   requests: number;
   clients: number;
   pipeline: number;
+  /** `-r`: random keys `key:%012d` below this bound instead of one fixed key. */
+  keyspace?: number;
+  /** `-d`: value size of SET in bytes (redis-benchmark's default is 3). */
+  dataSize?: number;
   /** Kill the child after this long; a stalled server must not hang the suite. */
   timeoutMs: number;
 }
@@ -87,6 +91,8 @@ export function runRedisBenchmark(o: RedisBenchOptions): Promise<RedisBenchResul
     String(o.clients),
     '-P',
     String(o.pipeline),
+    ...(o.keyspace === undefined ? [] : ['-r', String(o.keyspace)]),
+    ...(o.dataSize === undefined ? [] : ['-d', String(o.dataSize)]),
     '--csv',
   ];
   return new Promise((resolve, reject) => {

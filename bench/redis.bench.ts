@@ -1,14 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
-import {
-  type ClusterSpec,
-  type LaunchedNode,
-  nodePlan,
-  startNode,
-  waitForLeader,
-} from '../src/server/launcher.ts';
+import { type ClusterSpec, type LaunchedNode, startNode, waitForLeader } from '../src/server/launcher.ts';
+import { exitWatch, freeBasePort, freePort, stopProc, waitForPong } from './cluster.ts';
 import type { BenchRow, BenchSuite } from './harness.ts';
 import { type RedisBenchResult, runRedisBenchmark } from './redis-benchmark.ts';
 
@@ -21,89 +15,6 @@ import { type RedisBenchResult, runRedisBenchmark } from './redis-benchmark.ts';
 const CLIENTS = 50;
 const PIPELINES = [1, 16];
 const TARGET = '>= 0.3x redis-server';
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A base port whose Redis, raft and admin ranges (see nodePlan) are all free right now. */
-async function freeBasePort(nodes: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const spec: ClusterSpec = { nodes, dir: '', basePort: base };
-    const ports = nodePlan(spec).flatMap((n) =>
-      [n.redis, n.raft, n.admin].map((a) => Number(a.split(':')[1])),
-    );
-    let ok = true;
-    for (const p of ports) {
-      if (!(await portFree(p))) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) return base;
-  }
-  throw new Error('no free port range for the sealkv cluster');
-}
-
-/** Resolves once the server answers PING with +PONG; rejects after `timeoutMs`. */
-async function waitForPong(port: number, timeoutMs: number, alive: () => string | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const dead = alive();
-    if (dead !== undefined) throw new Error(dead);
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = createConnection({ host: '127.0.0.1', port });
-      let buf = '';
-      const done = (v: boolean) => {
-        sock.destroy();
-        resolve(v);
-      };
-      sock.setTimeout(500, () => done(false));
-      sock.once('error', () => done(false));
-      sock.once('connect', () => sock.write('*1\r\n$4\r\nPING\r\n'));
-      sock.on('data', (d: Buffer) => {
-        buf += d.toString();
-        if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
-      });
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`port ${port} did not answer PING within ${timeoutMs} ms`);
-}
-
-/** SIGTERM, then SIGKILL if the process is still there after `graceMs`. */
-async function stopProc(proc: ChildProcess, exited: Promise<unknown>, graceMs = 10_000): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  proc.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => {
-    timer = setTimeout(() => r('late'), graceMs);
-  });
-  const outcome = await Promise.race([exited.then(() => 'exited' as const), late]);
-  clearTimeout(timer);
-  if (outcome === 'late') {
-    proc.kill('SIGKILL');
-    await exited;
-  }
-}
 
 function exitedOf(proc: ChildProcess): Promise<number | string> {
   return new Promise((res) => proc.once('exit', (code, sig) => res(code ?? sig ?? -1)));
@@ -162,19 +73,6 @@ async function benchRedisServer(dir: string, n: number, timeoutMs: number): Prom
   } finally {
     await stopProc(proc, exited);
   }
-}
-
-/** Fails fast with the node's stderr if any node exits while we wait for it. */
-function exitWatch(nodes: LaunchedNode[]): Promise<never> {
-  return Promise.race(
-    nodes.map((node) =>
-      node.exited.then((code) => {
-        throw new Error(
-          `sealkv ${node.id} exited (${code}) during the benchmark:\n${node.stderr().slice(-4000)}`,
-        );
-      }),
-    ),
-  );
 }
 
 async function benchSealkv(dir: string, n: number, timeoutMs: number): Promise<Measured[]> {

@@ -1,0 +1,210 @@
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { type ClusterSpec, type LaunchedNode, startNode, waitForLeader } from '../src/server/launcher.ts';
+import { exitWatch, freeBasePort, stopProc, waitForPong } from './cluster.ts';
+import type { BenchRow, BenchSuite } from './harness.ts';
+import { runRedisBenchmark } from './redis-benchmark.ts';
+
+// Memory of a 3-node cluster holding 1M keys of 100 B: load them through the
+// leader, then run redis-benchmark SET/GET over the same key space, sampling
+// every node's V8 heap and RSS from its /metrics endpoint all along. The heap
+// figure is `heapUsed` at the sample (garbage included), so it is an upper
+// bound of the live heap.
+
+const KEYS = 1_000_000;
+const VALUE = 'v'.repeat(100);
+const CONNECTIONS = 8;
+/** Replies a loader connection may owe before it stops sending (back-pressure). */
+const WINDOW = 4_000;
+const TARGET = '<= 256 MB';
+
+interface Sample {
+  node: string;
+  phase: string;
+  heapMb: number;
+  rssMb: number;
+}
+
+function metricValue(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (line === undefined) throw new Error(`metric ${name} missing from /metrics`);
+  return Number(line.split(' ')[1]);
+}
+
+async function sample(nodes: LaunchedNode[], phase: string, into: Sample[]): Promise<void> {
+  for (const n of nodes) {
+    const text = await (await fetch(`http://${n.metrics}/metrics`)).text();
+    into.push({
+      node: n.id,
+      phase,
+      heapMb: metricValue(text, 'nodejs_heap_size_used_bytes') / 2 ** 20,
+      rssMb: metricValue(text, 'process_resident_memory_bytes') / 2 ** 20,
+    });
+  }
+}
+
+function setCommand(i: number): string {
+  const key = `key:${String(i).padStart(12, '0')}`;
+  return `*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${VALUE.length}\r\n${VALUE}\r\n`;
+}
+
+/** Writes SETs for keys [from, to) on one connection, never owing more than WINDOW replies. */
+function loadRange(port: number, from: number, to: number, onDone: (n: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    let next = from;
+    let acked = 0;
+    let pending = '';
+    const total = to - from;
+    const pump = () => {
+      const chunk: string[] = [];
+      while (next < to && next - from - acked < WINDOW && chunk.length < 512) chunk.push(setCommand(next++));
+      if (chunk.length > 0) sock.write(chunk.join(''));
+    };
+    sock.setNoDelay(true);
+    sock.once('error', reject);
+    sock.once('connect', pump);
+    sock.on('data', (d: Buffer) => {
+      pending += d.toString('latin1');
+      let at = pending.indexOf('\r\n');
+      let consumed = 0;
+      while (at >= 0) {
+        const line = pending.slice(consumed, at);
+        if (line !== '+OK') {
+          sock.destroy();
+          reject(new Error(`SET failed: ${line}`));
+          return;
+        }
+        acked++;
+        consumed = at + 2;
+        at = pending.indexOf('\r\n', consumed);
+      }
+      pending = pending.slice(consumed);
+      onDone(acked);
+      if (acked === total) {
+        sock.end();
+        resolve();
+      } else {
+        pump();
+      }
+    });
+  });
+}
+
+async function dbsize(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    sock.once('error', reject);
+    sock.once('connect', () => sock.write('*1\r\n$6\r\nDBSIZE\r\n'));
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.endsWith('\r\n')) {
+        sock.destroy();
+        resolve(Number(buf.slice(1, -2)));
+      }
+    });
+  });
+}
+
+const suite: BenchSuite = {
+  name: 'redis-memory',
+  async run({ quick, tmpDir }) {
+    const keys = quick ? KEYS / 10 : KEYS;
+    const spec: ClusterSpec = { nodes: 3, dir: join(tmpDir, 'sealkv'), basePort: await freeBasePort(3) };
+    const nodes: LaunchedNode[] = [];
+    const samples: Sample[] = [];
+    const rows: BenchRow[] = [];
+    try {
+      for (let i = 0; i < spec.nodes; i++) nodes.push(startNode(spec, i));
+      const died = exitWatch(nodes);
+      died.catch(() => {});
+      const during = <T>(p: Promise<T>): Promise<T> => Promise.race([p, died]);
+      const leaderId = await during(waitForLeader(nodes, 60_000));
+      const leader = nodes.find((n) => n.id === leaderId)!;
+      const port = Number(leader.redis.split(':')[1]);
+      await during(waitForPong(port, 10_000, () => undefined));
+      await sample(nodes, 'empty', samples);
+
+      const per = Math.ceil(keys / CONNECTIONS);
+      const acked = new Array<number>(CONNECTIONS).fill(0);
+      let nextMark = keys / 10;
+      let marking = Promise.resolve();
+      const started = performance.now();
+      await during(
+        Promise.all(
+          Array.from({ length: CONNECTIONS }, (_, c) =>
+            loadRange(port, c * per, Math.min(keys, (c + 1) * per), (n) => {
+              acked[c] = n;
+              const sum = acked.reduce((a, b) => a + b, 0);
+              if (sum >= nextMark) {
+                const label = `${Math.round(nextMark / 1000)}k keys`;
+                nextMark += keys / 10;
+                marking = marking.then(() => sample(nodes, label, samples));
+              }
+            }),
+          ),
+        ),
+      );
+      const loadSeconds = (performance.now() - started) / 1000;
+      await marking;
+      const stored = await during(dbsize(port));
+      rows.push({
+        suite: 'redis-memory',
+        name: `load ${keys} keys of 100 B (8 conns)`,
+        value: keys / loadSeconds,
+        unit: 'keys/s',
+      });
+      rows.push({ suite: 'redis-memory', name: 'DBSIZE after load', value: stored, unit: 'keys' });
+
+      // Steady load over the same key space, sampled while it runs.
+      const load = runRedisBenchmark({
+        port,
+        tests: ['set', 'get'],
+        requests: quick ? 50_000 : 300_000,
+        clients: 50,
+        pipeline: 16,
+        timeoutMs: 300_000,
+        keyspace: keys,
+        dataSize: 100,
+      });
+      let running = true;
+      const sampler = (async () => {
+        while (running) {
+          await new Promise((r) => setTimeout(r, 2_000));
+          if (running) await sample(nodes, 'under redis-benchmark', samples);
+        }
+      })();
+      await during(load).finally(() => {
+        running = false;
+      });
+      await sampler;
+      await sample(nodes, 'after load', samples);
+
+      for (const n of nodes) {
+        const mine = samples.filter((s) => s.node === n.id);
+        const role = n.id === leaderId ? 'leader' : 'follower';
+        const maxHeap = Math.max(...mine.map((s) => s.heapMb));
+        const maxRss = Math.max(...mine.map((s) => s.rssMb));
+        rows.push({
+          suite: 'redis-memory',
+          name: `${n.id} (${role}) max heap`,
+          value: maxHeap,
+          unit: 'MB',
+          target: TARGET,
+        });
+        rows.push({ suite: 'redis-memory', name: `${n.id} (${role}) max RSS`, value: maxRss, unit: 'MB' });
+      }
+      for (const s of samples.filter((x) => x.node === leaderId)) {
+        process.stderr.write(
+          `redis-memory leader ${s.phase.padEnd(24)} heap ${s.heapMb.toFixed(1).padStart(7)} MB  rss ${s.rssMb.toFixed(1).padStart(7)} MB\n`,
+        );
+      }
+      return rows;
+    } finally {
+      await Promise.all(nodes.map((n) => stopProc(n.proc, n.exited)));
+    }
+  },
+};
+
+export default suite;

@@ -3,7 +3,7 @@ import { SealError } from '../util/errors.ts';
 import type { Backend, PubSub, Subscriber, Watch } from './backend.ts';
 import { E } from './commands/errors.ts';
 import { checkArity, lookup, sealErrorReply } from './commands/registry.ts';
-import { arr, bulk, OK, type Reply } from './commands/types.ts';
+import { arr, bulk, type CommandSpec, OK, type Reply } from './commands/types.ts';
 import { ConnectionCommands } from './connection-commands.ts';
 import { ReplyWriter, RespCommandParser, type RespLimits, RespProtocolError } from './resp/index.ts';
 
@@ -31,12 +31,24 @@ export interface ConnectionContext {
   /** Server-wide INFO text builder (sections), shared by all connections. */
   infoText(section: string | undefined): string;
   onClose(conn: Connection): void;
-  /** Per-command metrics hook: name, seconds, whether it answered an error. */
+  /**
+   * Per-command metrics hook: name (a keyspace command's registered lower-case
+   * name, otherwise as the client sent it), seconds, whether it answered an error.
+   */
   observeCommand?: (name: string, seconds: number, error: boolean) => void;
   log?: (msg: string, fields: Record<string, unknown>) => void;
 }
 
 type Queued = { kind: 'keyspace'; args: Buffer[] } | { kind: 'local'; args: Buffer[] };
+
+/**
+ * What runs next: consecutive plain keyspace commands with their specs (looked
+ * up once, when taken), or one command outside that path (`specs` undefined).
+ */
+interface Batch {
+  cmds: Buffer[][];
+  specs: CommandSpec[] | undefined;
+}
 
 /** Commands that keep working while a RESP2 connection is subscribed. */
 const SUBSCRIBED_ALLOWED = new Set([
@@ -144,8 +156,9 @@ export class Connection implements Subscriber {
    * The next run of commands to execute: a protocol error, one connection-level
    * command, or consecutive plain keyspace commands (handed to the backend together).
    */
-  private takeBatch(): Buffer[][] | RespProtocolError | undefined {
+  private takeBatch(): Batch | RespProtocolError | undefined {
     const out: Buffer[][] = [];
+    const specs: CommandSpec[] = [];
     while (out.length < this.ctx.limits.maxPipelineBatch) {
       const next = this.peekOrNext();
       if (next === undefined) break;
@@ -156,17 +169,18 @@ export class Connection implements Subscriber {
         }
         return next;
       }
-      const plain = this.multi === undefined && !this.subscribed && lookup(next[0]!) !== undefined;
-      if (!plain) {
+      const spec = this.multi === undefined && !this.subscribed ? lookup(next[0]!) : undefined;
+      if (spec === undefined) {
         if (out.length > 0) {
           this.pending = next;
           break;
         }
-        return [next];
+        return { cmds: [next], specs: undefined };
       }
       out.push(next);
+      specs.push(spec);
     }
-    return out.length > 0 ? out : undefined;
+    return out.length > 0 ? { cmds: out, specs } : undefined;
   }
 
   private pending: Buffer[] | RespProtocolError | undefined;
@@ -180,42 +194,45 @@ export class Connection implements Subscriber {
     return this.parser.next();
   }
 
-  private async runBatch(batch: Buffer[][] | RespProtocolError): Promise<void> {
+  private async runBatch(batch: Batch | RespProtocolError): Promise<void> {
     if (batch instanceof RespProtocolError) {
       this.endAfter({ t: 'error', s: batch.reply });
       return;
     }
-    const started = process.hrtime.bigint();
-    if (
-      batch.length === 1 &&
-      (this.multi !== undefined || this.subscribed || lookup(batch[0]![0]!) === undefined)
-    ) {
-      const r = await this.dispatchOne(batch[0]!);
+    const started = performance.now();
+    const { cmds, specs } = batch;
+    if (specs === undefined) {
+      const cmd = cmds[0]!;
+      const r = await this.dispatchOne(cmd);
       if (r !== undefined) this.writer.reply(r);
-      this.observe(batch[0]!, started, r?.t === 'error');
+      this.ctx.observeCommand?.(cmd[0]!.toString('latin1'), secondsSince(started), r?.t === 'error');
       return;
     }
-    const ready: Buffer[][] = [];
-    const replies: (Reply | undefined)[] = [];
-    for (const cmd of batch) {
-      const bad = checkArity(lookup(cmd[0]!)!, cmd);
-      replies.push(bad);
-      if (bad === undefined) ready.push(cmd);
+    // Arity errors are answered here and never reach the backend.
+    let refused: (Reply | undefined)[] | undefined;
+    for (let i = 0; i < cmds.length; i++) {
+      const bad = checkArity(specs[i]!, cmds[i]!);
+      if (bad === undefined) continue;
+      refused ??= new Array<Reply | undefined>(cmds.length).fill(undefined);
+      refused[i] = bad;
     }
+    const ready = refused === undefined ? cmds : cmds.filter((_, i) => refused[i] === undefined);
     const results = ready.length > 0 ? await orErrors(this.ctx.backend.run(ready), ready.length) : [];
-    let k = 0;
-    for (let i = 0; i < replies.length; i++) {
-      const r = replies[i] ?? results[k++]!;
+    const replies: Reply[] = new Array(cmds.length);
+    for (let i = 0, k = 0; i < cmds.length; i++) {
+      const r = refused?.[i] ?? results[k++]!;
       this.writer.reply(r);
-      this.observe(batch[i]!, started, r.t === 'error');
+      replies[i] = r;
     }
+    this.observeBatch(specs, replies, started);
   }
 
   /** A pipelined command's latency is its batch's: they ran as one transaction. */
-  private observe(cmd: Buffer[], started: bigint, error: boolean): void {
+  private observeBatch(specs: CommandSpec[], replies: Reply[], started: number): void {
     const hook = this.ctx.observeCommand;
     if (hook === undefined) return;
-    hook(cmd[0]!.toString('latin1'), Number(process.hrtime.bigint() - started) / 1e9, error);
+    const seconds = secondsSince(started);
+    for (let i = 0; i < specs.length; i++) hook(specs[i]!.name, seconds, replies[i]!.t === 'error');
   }
 
   /** A command outside the plain keyspace fast path. Returns undefined when it wrote its own replies. */
@@ -340,12 +357,14 @@ export class Connection implements Subscriber {
 }
 
 /** A failed backend call (no leader, lost leadership, timeout) answers every command with the error. */
-async function orErrors(p: Promise<Reply[]>, n: number): Promise<Reply[]> {
-  try {
-    return await p;
-  } catch (e) {
+function orErrors(p: Promise<Reply[]>, n: number): Promise<Reply[]> {
+  return p.catch((e: unknown) => {
     if (!(e instanceof SealError)) throw e;
     const r: Reply = { t: 'error', s: sealErrorReply(e) };
     return Array.from({ length: n }, () => r);
-  }
+  });
+}
+
+function secondsSince(startedMs: number): number {
+  return (performance.now() - startedMs) / 1000;
 }

@@ -20,7 +20,7 @@ const USAGE =
 
 /** Deliberately broken variants, per model, that the checkers must catch (not in the usage text). */
 const BUGS: Record<SimModel, readonly SimBug[]> = {
-  raft: ['ack-before-persist', 'stale-read', 'lying-fsync'],
+  raft: ['ack-before-persist', 'stale-read', 'lying-fsync', 'snapshot-off-by-one'],
   smoke: ['stale-read'],
 };
 

@@ -10,13 +10,30 @@ import type { Prng } from '../prng.ts';
 import type { Scheduler } from '../queue.ts';
 import type { SimRaftNode } from './node.ts';
 
-/** The kill points of raft.md §4 that the simulated nodes reach (they take no snapshots). */
+/** The kill points of raft.md §4 that the simulated nodes reach. */
 export const KILL_POINTS: readonly WalCrashPoint[] = [
   'wal.beforeWrite',
   'wal.beforeSync',
   'wal.afterSync',
   'segment.rotate',
+  'snap.afterFile',
+  'snap.beforeMarker',
 ];
+
+export interface SnapPlan {
+  /** A node snapshots its FSM every this many applied entries; 0 = never. */
+  readonly every: number;
+  /** Entries kept before the snapshot when compacting the in-memory log. */
+  readonly retain: number;
+}
+
+/** Small intervals: a run commits a few hundred entries, and lagging followers must need MsgSnap. */
+export function drawSnapPlan(rand: Prng): SnapPlan {
+  return {
+    every: rand.chance(0.85) ? rand.pick([10, 20, 30, 50, 80]) : 0,
+    retain: rand.pick([0, 0, 3, 10]),
+  };
+}
 
 export interface ProcFaultPlan {
   /** Mean virtual ms between crashes; 0 = no crashes this seed. */

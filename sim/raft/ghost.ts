@@ -43,17 +43,17 @@ export class Ghost {
   }
 
   /**
-   * I9: every committed index is still in the durable image of a majority. `termAt` gives
-   * each node's durable term at an index (undefined when it does not hold it).
+   * I9: every committed index is still in the durable image of a majority. `holds` says
+   * whether a node's durable image holds t/i, in its log or under a durable snapshot.
    */
-  durableQuorum(termAt: readonly ((i: number) => number | undefined)[]): void {
-    const need = Math.floor(termAt.length / 2) + 1;
+  durableQuorum(holds: readonly ((i: number, t: number | undefined) => boolean)[]): void {
+    const need = Math.floor(holds.length / 2) + 1;
     for (let i = 1; i <= this.maxCommit; i++) {
       const t = this.committedTerm[i];
       let holders = 0;
-      for (const f of termAt) if (f(i) === t) holders++;
+      for (const f of holds) if (f(i, t)) holders++;
       if (holders < need) {
-        this.fail('I9', `committed ${t ?? '?'}/${i} durable on ${holders} of ${termAt.length} nodes`);
+        this.fail('I9', `committed ${t ?? '?'}/${i} durable on ${holders} of ${holds.length} nodes`);
         return;
       }
     }

@@ -120,6 +120,42 @@ export class KvMachine {
     return this.read(cmd);
   }
 
+  /**
+   * The whole state as snapshot bytes: registers, lists and sessions in sorted key order, so
+   * two machines in the same state serialize identically whatever order they were built in.
+   */
+  serialize(): Uint8Array {
+    const sorted = <V>(m: Map<string, V>): [string, V][] => [...m].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const sessions = [...this.sessions].sort((a, b) => a[0] - b[0]);
+    return enc.encode(
+      JSON.stringify({ applied: this.applied, regs: sorted(this.regs), lists: sorted(this.lists), sessions }),
+    );
+  }
+
+  /** A machine rebuilt from serialize() bytes; its hash is recomputed, not carried. */
+  static restore(data: Uint8Array): KvMachine {
+    const s = JSON.parse(dec.decode(data)) as {
+      applied: number;
+      regs: [string, string][];
+      lists: [string, string[]][];
+      sessions: [number, Session][];
+    };
+    const m = new KvMachine();
+    m.applied = s.applied;
+    for (const [k, v] of s.regs) {
+      m.regs.set(k, v);
+      m.keyHash.set(k, fnv(0x811c9dc5, v));
+    }
+    for (const [k, l] of s.lists) {
+      m.lists.set(k, l);
+      let h = 7;
+      for (const v of l) h = mix(h, fnv(0x811c9dc5, v));
+      m.keyHash.set(k, h);
+    }
+    for (const [c, sess] of s.sessions) m.sessions.set(c, sess);
+    return m;
+  }
+
   /** Hash of the whole key space, in sorted key order. */
   stateHash(): number {
     let h = 0x2545f491;

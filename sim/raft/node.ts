@@ -22,7 +22,7 @@ import { RaftCore } from '../../src/raft/core/core.ts';
 import { MemoryStorage } from '../../src/raft/core/memory-storage.ts';
 import type { Message } from '../../src/raft/core/messages.ts';
 import type { Ready } from '../../src/raft/core/ready.ts';
-import type { ConfState, Entry } from '../../src/raft/core/types.ts';
+import type { ConfState, Entry, Snapshot } from '../../src/raft/core/types.ts';
 import type { Disk } from '../../src/raft/disk/disk.ts';
 import { type CrashOptions, SimDisk, type SimDiskOp } from '../../src/raft/disk/sim-disk.ts';
 import { type RecoveredState, Wal, type WalCrashPoint } from '../../src/raft/wal/wal.ts';
@@ -38,7 +38,7 @@ import { diffLogState, SyncedLog } from './synced-log.ts';
 import { readWalView, type WalView } from './wal-view.ts';
 import type { Wire } from './wire.ts';
 
-export type RaftBug = 'ack-before-persist' | 'stale-read' | 'lying-fsync';
+export type RaftBug = 'ack-before-persist' | 'stale-read' | 'lying-fsync' | 'snapshot-off-by-one';
 
 export interface NodeEnv {
   readonly sched: Scheduler;
@@ -53,6 +53,10 @@ export interface NodeEnv {
   readonly salt: Prng;
   readonly maxFsyncMs: number;
   readonly segmentBytes: number;
+  /** Take a local snapshot every this many applied entries (0 = never). */
+  readonly snapEvery: number;
+  /** Entries kept in memory before a local snapshot's index when compacting. */
+  readonly snapRetain: number;
   readonly bug: RaftBug | undefined;
   readonly log: (node: SimRaftNode, text: string) => void;
   /** An injected disk error for this operation (EIO, ENOSPC), or undefined. */
@@ -108,6 +112,8 @@ export class SimRaftNode {
   /** A Ready waiting for its fsync to complete. */
   private inFlight: Ready | undefined;
   private syncDone = false;
+  /** A local snapshot (file, then WAL marker) is being written between two Readies. */
+  private snapping = false;
   /** Inputs that arrived while paused or waiting for an fsync, in arrival order. */
   private inbox: (() => void)[] = [];
   /** chain[i] = H(chain[i-1], term_i, data_i) over the storage view (I5). */
@@ -122,7 +128,18 @@ export class SimRaftNode {
   private reads = new Map<string, PendingRead>();
   private readSeq = 0;
   private serveQueue: { index: number; read: PendingRead }[] = [];
-  private readonly totals = { recoveries: 0, repairs: 0, wholeLast: 0, batches: 0, fsyncs: 0, rotations: 0 };
+  private readonly totals = {
+    recoveries: 0,
+    repairs: 0,
+    wholeLast: 0,
+    batches: 0,
+    fsyncs: 0,
+    rotations: 0,
+    snapTaken: 0,
+    snapSent: 0,
+    snapInstalled: 0,
+    snapRecovered: 0,
+  };
 
   constructor(
     readonly id: number,
@@ -142,6 +159,11 @@ export class SimRaftNode {
   /** WAL work is running (not parked at a gate): the run loop must let microtasks drain. */
   get busy(): boolean {
     return this.ioPending > 0 && this.parked === 0;
+  }
+
+  /** A Ready or a local snapshot is being persisted: inputs queue, ticks wait. */
+  private get waiting(): boolean {
+    return this.inFlight !== undefined || this.snapping;
   }
 
   /** Crashed and not yet restarted. */
@@ -224,15 +246,24 @@ export class SimRaftNode {
     this.totals.recoveries++;
     if (state.repaired !== undefined) this.totals.repairs++;
     this.storage = new MemoryStorage(this.conf);
+    const snap = state.snapshot;
+    if (snap !== undefined) this.storage.applySnapshot(snap);
     this.storage.append(state.entries);
     this.storage.hardState = { ...state.hardState };
-    this.chain = [0];
-    this.extendChain(1, state.entries);
-    this.checkedCommit = 0;
+    const si = snap?.meta.index ?? 0;
+    this.chain = [];
+    this.chain[si] = snap === undefined ? 0 : this.snapChain(snap);
+    this.extendChain(si + 1, state.entries);
+    this.checkedCommit = si;
     this.lastCommit = 0;
     this.wasLeader = false;
-    this.fsm = new KvMachine();
+    this.fsm = snap === undefined ? new KvMachine() : KvMachine.restore(snap.data);
+    if (snap !== undefined) {
+      this.totals.snapRecovered++;
+      this.checkSnapState('recovered', snap.meta.index, this.fsm);
+    }
     this.inFlight = undefined;
+    this.snapping = false;
     this.inbox = [];
     this.writers.clear();
     this.reads = new Map();
@@ -243,13 +274,13 @@ export class SimRaftNode {
       storage: this.storage,
       rand: () => jitter.float(),
       now: () => this.env.clock.nowMs(),
-      applied: 0,
+      applied: si,
     });
     const r = state.repaired;
     const hs = state.hardState;
     this.env.log(
       this,
-      `| recovered l=${state.entries.at(-1)?.index ?? 0} t${hs.term} c${hs.commit}` +
+      `| recovered s=${si} l=${state.entries.at(-1)?.index ?? si} t${hs.term} c${hs.commit}` +
         (r === undefined ? '' : ` repaired ${r.file}@${r.offset} -${r.droppedBytes}B (${r.reason})`),
     );
     this.scheduleTick();
@@ -257,7 +288,9 @@ export class SimRaftNode {
 
   /** I20: recovery returns the synced state, plus the last batch only if it is whole; I3 across lives. */
   private checkRecovered(state: RecoveredState): void {
-    const got = { ents: state.entries, hs: state.hardState };
+    const m = state.snapshot?.meta;
+    const snap = { index: m?.index ?? 0, term: m?.term ?? 0 };
+    const got = { ents: state.entries, hs: state.hardState, snap };
     const cands = this.synced.candidates();
     const diffs = cands.map((c) => diffLogState(got, c));
     if (cands.length > 1 && diffs[0] !== undefined && diffs[1] === undefined) this.totals.wholeLast++;
@@ -267,7 +300,7 @@ export class SimRaftNode {
         `n${this.id} recovered a log that is neither synced nor synced+last: ${diffs[0]}`,
       );
     }
-    this.synced.reset(state.entries, state.hardState);
+    this.synced.reset(state.entries, state.hardState, snap);
     this.checkDurableTerm();
   }
 
@@ -289,7 +322,7 @@ export class SimRaftNode {
     this.env.sched.after(this.env.clock.virtualDelayMs(TICK_MS), 'node.tick', () => {
       if (life !== this.life || !this.alive) return;
       this.scheduleTick();
-      if (this.paused || this.inFlight !== undefined) return;
+      if (this.paused || this.waiting) return;
       this.core.tick();
       this.pump();
     });
@@ -309,6 +342,7 @@ export class SimRaftNode {
     this.addWalStats();
     this.wal = undefined;
     this.inFlight = undefined;
+    this.snapping = false;
     this.disk.crash(() => this.env.disk.float(), opts);
   }
 
@@ -337,6 +371,10 @@ export class SimRaftNode {
       'wal.batches': t.batches + (w?.batches ?? 0),
       'wal.fsyncs': t.fsyncs + (w?.fsyncs ?? 0),
       'wal.rotations': t.rotations + (w?.rotations ?? 0),
+      'snap.taken': t.snapTaken,
+      'snap.sent': t.snapSent,
+      'snap.installed': t.snapInstalled,
+      'snap.recovered': t.snapRecovered,
     };
   }
 
@@ -374,7 +412,7 @@ export class SimRaftNode {
     if (w.t === 'raft') run = () => this.core.step(w.m);
     else if (w.t === 'req') run = () => this.onRequest(from, w.reqId, w.cmd);
     if (run === undefined) return;
-    if (this.paused || this.inFlight !== undefined) {
+    if (this.paused || this.waiting) {
       this.inbox.push(run);
       return;
     }
@@ -420,7 +458,7 @@ export class SimRaftNode {
   }
 
   private drainInbox(): void {
-    while (this.inFlight === undefined && !this.paused && this.alive && this.inbox.length > 0) {
+    while (!this.waiting && !this.paused && this.alive && this.inbox.length > 0) {
       this.inbox.shift()!();
       this.pump();
     }
@@ -430,7 +468,7 @@ export class SimRaftNode {
 
   /** Start the next Ready cycle, if there is work and none is in flight. */
   private pump(): void {
-    if (this.inFlight === undefined && this.alive && !this.paused && this.core.hasReady()) {
+    if (!this.waiting && this.alive && !this.paused && this.core.hasReady()) {
       const rd = this.core.ready();
       this.inFlight = rd;
       this.syncDone = false;
@@ -464,10 +502,53 @@ export class SimRaftNode {
 
   /** Step 1: hand entries and hard state to the WAL; with mustSync it resolves after the fsync. */
   private persist(rd: Ready): Promise<void> {
-    if (rd.snapshot !== undefined) {
-      // The simulated nodes never compact, so no peer can need a snapshot.
-      this.env.ghost.fail('WAL', `n${this.id} got a snapshot to persist; the model has none`);
+    const s = rd.snapshot;
+    if (s !== undefined) {
+      this.restoreLog(s);
+      // The file first, then one synced batch: install marker, entries, hard state.
+      const life = this.life;
+      const wal = this.wal!;
+      return wal.writeSnapshotFile(s).then(() => {
+        if (life !== this.life) return;
+        this.synced.writeSnapshot(s.meta, 'install');
+        this.remember(rd);
+        return wal.save(rd.hardState, rd.entries, {
+          sync: true,
+          snapshot: { meta: s.meta, mode: 'install' },
+        });
+      });
     }
+    this.remember(rd);
+    if (rd.entries.length === 0 && rd.hardState === undefined) return RESOLVED;
+    return this.wal!.save(rd.hardState, rd.entries, { sync: rd.mustSync });
+  }
+
+  /** A snapshot from the leader replaces the in-memory log; I18: it must cover a committed entry. */
+  private restoreLog(s: Snapshot): void {
+    const { index, term } = s.meta;
+    const committed = this.env.ghost.committedTerm[index];
+    if (committed !== term) {
+      this.env.ghost.fail(
+        'I18',
+        `n${this.id} installs snapshot ${term}/${index}; committed term there ${committed ?? '-'}`,
+      );
+    }
+    this.storage.applySnapshot(s);
+    this.chain.length = index;
+    this.chain[index] = this.snapChain(s);
+    if (this.checkedCommit < index) this.checkedCommit = index;
+  }
+
+  /** The log-matching chain hash at a snapshot's last entry, as the ghost saw it stored (I5). */
+  private snapChain(s: Snapshot): number {
+    const h = this.env.ghost.chainAt.get(`${s.meta.index}/${s.meta.term}`);
+    if (h === undefined)
+      this.env.ghost.fail('I18', `n${this.id} snapshot ${s.meta.term}/${s.meta.index} names no stored entry`);
+    return h ?? 0;
+  }
+
+  /** The storage view and the node's account of its WAL take the Ready's entries and hard state. */
+  private remember(rd: Ready): void {
     if (rd.entries.length > 0) {
       this.storage.append(rd.entries);
       this.synced.writeEntries(rd.entries);
@@ -480,14 +561,17 @@ export class SimRaftNode {
       this.storage.hardState = { ...rd.hardState };
       this.synced.writeHardState(rd.hardState);
     }
-    if (rd.entries.length === 0 && rd.hardState === undefined) return RESOLVED;
-    return this.wal!.save(rd.hardState, rd.entries, { sync: rd.mustSync });
   }
 
   /** Steps 2–4: send, apply, serve reads, advance; then the next cycle. */
   private finish(): void {
     const rd = this.inFlight!;
     if (this.env.bug !== 'ack-before-persist') this.sendAll(rd);
+    if (rd.snapshot !== undefined) {
+      this.fsm = KvMachine.restore(rd.snapshot.data);
+      this.totals.snapInstalled++;
+      this.checkSnapState('installed', rd.snapshot.meta.index, this.fsm);
+    }
     for (const e of rd.committedEntries) this.applyEntry(e);
     for (const rs of rd.readStates) {
       const key = new TextDecoder().decode(rs.context);
@@ -499,13 +583,80 @@ export class SimRaftNode {
     this.serveReads();
     this.core.advance(rd);
     this.inFlight = undefined;
+    if (this.maybeSnapshot()) return;
     this.drainInbox();
     this.pump();
+  }
+
+  /**
+   * Every snapEvery applied entries: serialize the FSM, write the snapshot file and its WAL
+   * marker between two Readies (the real loop writes the marker there too), then compact.
+   * Returns whether a snapshot started; the next cycle then starts when it is done.
+   */
+  private maybeSnapshot(): boolean {
+    const every = this.env.snapEvery;
+    const applied = this.fsm.applied;
+    if (every === 0 || !this.alive || applied - this.storage.snapshot().meta.index < every) return false;
+    // The self-test bug labels the state after `applied` with the index before it.
+    const index = this.env.bug === 'snapshot-off-by-one' ? applied - 1 : applied;
+    const term = this.storage.term(index);
+    if (term === undefined || index <= this.storage.snapshot().meta.index) return false;
+    const snap: Snapshot = { meta: { index, term, conf: this.conf }, data: this.fsm.serialize() };
+    if (index > applied)
+      this.env.ghost.fail('I18', `n${this.id} snapshot at ${index} beyond applied ${applied}`);
+    this.checkSnapState('created', index, KvMachine.restore(snap.data));
+    this.snapping = true;
+    const life = this.life;
+    const wal = this.wal!;
+    const meta = snap.meta;
+    this.ioPending++;
+    const done = wal.writeSnapshotFile(snap).then(() => {
+      if (life !== this.life) return;
+      this.synced.writeSnapshot(meta, 'compact');
+      return wal.save(undefined, [], { sync: true, snapshot: { meta, mode: 'compact' } });
+    });
+    done.then(
+      () => {
+        if (life !== this.life) return;
+        this.ioPending--;
+        this.synced.sync();
+        this.snapping = false;
+        this.storage.createSnapshot(index, meta.conf, snap.data);
+        this.storage.compact(index - this.env.snapRetain);
+        this.totals.snapTaken++;
+        this.env.log(this, `| snapshot ${term}/${index} first=${this.storage.firstIndex()}`);
+        this.drainInbox();
+        this.pump();
+      },
+      (err: unknown) => {
+        if (life !== this.life) return;
+        this.ioPending--;
+        this.walFailed(err, 'snapshot');
+      },
+    );
+    return true;
+  }
+
+  /** I18: a snapshot's state is the state every node had after applying its index. */
+  private checkSnapState(what: string, index: number, fsm: KvMachine): void {
+    const want = this.env.ghost.stateHash[index];
+    if (index > 0 && want !== undefined && fsm.stateHash() !== want) {
+      this.env.ghost.fail(
+        'I18',
+        `n${this.id} ${what} snapshot at ${index} with a state other than after ${index}`,
+      );
+    } else if (fsm.applied !== index) {
+      this.env.ghost.fail(
+        'I18',
+        `n${this.id} ${what} snapshot at ${index} holds state applied to ${fsm.applied}`,
+      );
+    }
   }
 
   private sendAll(rd: Ready): void {
     for (const m of rd.messages) {
       this.checkSend(m);
+      if (m.type === 'Snap') this.totals.snapSent++;
       this.env.send(this.id, Number(m.to), { t: 'raft', m });
     }
   }
@@ -588,7 +739,8 @@ export class SimRaftNode {
     if (leads) g.leader(term, this.id);
     if (leads && !this.wasLeader) {
       // I6: a new leader holds every entry committed so far.
-      for (let i = 1; i <= g.maxCommit; i++) {
+      // Below the compaction point the log holds nothing to compare; the snapshot covers it (I18).
+      for (let i = Math.max(1, log.firstIndex() - 1); i <= g.maxCommit; i++) {
         if (log.term(i) !== g.committedTerm[i]) {
           g.fail('I6', `n${this.id} leads t${term} without committed ${g.committedTerm[i]}/${i}`);
           break;
@@ -601,13 +753,16 @@ export class SimRaftNode {
     const commit = log.committed;
     if (commit < this.lastCommit) g.fail('I10', `n${this.id} commit fell ${this.lastCommit}→${commit}`);
     this.lastCommit = commit;
-    for (let i = this.checkedCommit + 1; i <= commit; i++) g.committed(this.id, i, log.term(i));
+    const from = Math.max(this.checkedCommit + 1, log.firstIndex() - 1);
+    for (let i = from; i <= commit; i++) g.committed(this.id, i, log.term(i));
     if (commit > this.checkedCommit) this.checkedCommit = commit;
     const applied = this.fsm.applied;
     if (!(applied <= commit && commit <= log.lastIndex())) {
       g.fail('I11', `n${this.id} a${applied} c${commit} l${log.lastIndex()}`);
     } else if (applied > this.synced.lastIndex) {
       g.fail('I11', `n${this.id} applied ${applied} beyond durable last ${this.synced.lastIndex}`);
+    } else if (!this.waiting && this.storage.snapshot().meta.index > applied) {
+      g.fail('I11', `n${this.id} snapshot ${this.storage.snapshot().meta.index} beyond applied ${applied}`);
     }
   }
 
@@ -629,6 +784,7 @@ export class SimRaftNode {
     const v = this.durableView();
     const hs = v.hardState;
     const lines = [`hardstate term=${hs.term} vote=${hs.vote || '-'} commit=${hs.commit}`];
+    if (v.snap.index > 0) lines.push(`snapshot ${v.snap.term}/${v.snap.index} file=${v.snap.fileKept}`);
     for (const e of v.ents) lines.push(`entry ${e.term}/${e.index} ${new TextDecoder().decode(e.data)}`);
     for (const f of v.files) {
       lines.push(

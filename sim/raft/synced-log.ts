@@ -5,15 +5,29 @@
 
 import type { Entry, HardState } from '../../src/raft/core/types.ts';
 
-type Write = { readonly ents: readonly Entry[] } | { readonly hs: HardState };
-
-export interface LogState {
-  readonly ents: readonly Entry[];
-  readonly hs: HardState;
+/** The index and term a snapshot marker covers. */
+export interface SnapMark {
+  readonly index: number;
+  readonly term: number;
 }
 
+type Write =
+  | { readonly ents: readonly Entry[] }
+  | { readonly hs: HardState }
+  | { readonly snap: SnapMark; readonly mode: 'compact' | 'install' };
+
+export interface LogState {
+  /** The log after the snapshot: entry snap.index + 1 + k at ents[k]. */
+  readonly ents: readonly Entry[];
+  readonly hs: HardState;
+  readonly snap: SnapMark;
+}
+
+const NO_SNAP: SnapMark = { index: 0, term: 0 };
+
 export class SyncedLog {
-  /** Entry i is at ents[i - 1]; the simulated nodes never compact. */
+  private snap: SnapMark = NO_SNAP;
+  /** Entry snap.index + 1 + k is at ents[k]. */
   private ents: Entry[] = [];
   private hs: HardState = { term: 0, vote: '', commit: 0 };
   private pending: Write[] = [];
@@ -22,8 +36,12 @@ export class SyncedLog {
     return this.hs;
   }
 
+  get snapshot(): SnapMark {
+    return this.snap;
+  }
+
   get lastIndex(): number {
-    return this.ents.length;
+    return this.snap.index + this.ents.length;
   }
 
   get unsyncedWrites(): number {
@@ -31,7 +49,8 @@ export class SyncedLog {
   }
 
   termAt(i: number): number | undefined {
-    return i === 0 ? 0 : this.ents[i - 1]?.term;
+    if (i === this.snap.index) return this.snap.term;
+    return i < this.snap.index ? undefined : this.ents[i - this.snap.index - 1]?.term;
   }
 
   writeEntries(ents: readonly Entry[]): void {
@@ -42,6 +61,11 @@ export class SyncedLog {
     this.pending.push({ hs: { ...hs } });
   }
 
+  /** A snapshot marker: `compact` drops the entries it covers, `install` replaces the whole log. */
+  writeSnapshot(snap: SnapMark, mode: 'compact' | 'install'): void {
+    this.pending.push({ snap: { index: snap.index, term: snap.term }, mode });
+  }
+
   /** A synced save completed: the WAL writes every earlier save before it, so all are durable. */
   sync(): void {
     for (const w of this.pending) this.land(w);
@@ -50,18 +74,20 @@ export class SyncedLog {
 
   /** The states a crash may leave (I20): synced only, or synced plus the whole unsynced batch. */
   candidates(): LogState[] {
-    const synced: LogState = { ents: [...this.ents], hs: { ...this.hs } };
+    const synced: LogState = { ents: [...this.ents], hs: { ...this.hs }, snap: this.snap };
     if (this.pending.length === 0) return [synced];
-    const saved = { ents: this.ents, hs: this.hs };
+    const saved = { ents: this.ents, hs: this.hs, snap: this.snap };
     for (const w of this.pending) this.land(w);
-    const whole: LogState = { ents: this.ents, hs: this.hs };
+    const whole: LogState = { ents: this.ents, hs: this.hs, snap: this.snap };
     this.ents = saved.ents;
     this.hs = saved.hs;
+    this.snap = saved.snap;
     return [synced, whole];
   }
 
   /** After a successful recovery the recovered state is the synced state. */
-  reset(ents: readonly Entry[], hs: HardState): void {
+  reset(ents: readonly Entry[], hs: HardState, snap: SnapMark = NO_SNAP): void {
+    this.snap = { index: snap.index, term: snap.term };
     this.ents = [...ents];
     this.hs = { ...hs };
     this.pending = [];
@@ -72,19 +98,30 @@ export class SyncedLog {
       this.hs = w.hs;
       return;
     }
+    if ('snap' in w) {
+      const drop = w.mode === 'install' ? this.ents.length : w.snap.index - this.snap.index;
+      this.ents = this.ents.slice(Math.min(Math.max(drop, 0), this.ents.length));
+      this.snap = w.snap;
+      return;
+    }
     const first = w.ents[0]!.index;
-    this.ents = this.ents.slice(0, first - 1).concat(w.ents);
+    this.ents = this.ents.slice(0, first - 1 - this.snap.index).concat(w.ents);
   }
 }
 
-/** Why `got` is not `want`, or undefined when they hold the same log and hard state. */
+/** Why `got` is not `want`, or undefined when they hold the same snapshot, log and hard state. */
 export function diffLogState(got: LogState, want: LogState): string | undefined {
   const a = got.hs;
   const b = want.hs;
   if (a.term !== b.term || a.vote !== b.vote || a.commit !== b.commit) {
     return `hard state t${a.term}/v${a.vote || '-'}/c${a.commit} != t${b.term}/v${b.vote || '-'}/c${b.commit}`;
   }
-  if (got.ents.length !== want.ents.length) return `last index ${got.ents.length} != ${want.ents.length}`;
+  if (got.snap.index !== want.snap.index || got.snap.term !== want.snap.term) {
+    return `snapshot ${got.snap.term}/${got.snap.index} != ${want.snap.term}/${want.snap.index}`;
+  }
+  if (got.ents.length !== want.ents.length) {
+    return `last index ${got.snap.index + got.ents.length} != ${want.snap.index + want.ents.length}`;
+  }
   for (let k = 0; k < got.ents.length; k++) {
     const x = got.ents[k]!;
     const y = want.ents[k]!;

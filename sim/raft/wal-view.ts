@@ -5,12 +5,15 @@
 
 import type { Entry, HardState } from '../../src/raft/core/types.ts';
 import { decodeRecords, readFrame } from '../../src/raft/wal/codec.ts';
+import { snapFileName } from '../../src/raft/wal/snapfile.ts';
 
 export interface WalView {
   readonly hardState: HardState;
   /** ents[k] holds index first + k. */
   readonly first: number;
   readonly ents: readonly Entry[];
+  /** The last snapshot marker replayed (0/0: none), and whether the file it names is on disk. */
+  readonly snap: { readonly index: number; readonly term: number; readonly fileKept: boolean };
   readonly files: readonly { name: string; bytes: number; batches: number; stop?: string }[];
 }
 
@@ -30,6 +33,7 @@ export function readWalView(files: ReadonlyMap<string, Uint8Array>, dir: string)
   let hs: HardState = { term: 0, vote: '', commit: 0 };
   let first = 1;
   let ents: Entry[] = [];
+  let snap = { index: 0, term: 0 };
   const out: { name: string; bytes: number; batches: number; stop?: string }[] = [];
   for (const seg of segs) {
     let off = 0;
@@ -52,7 +56,15 @@ export function readWalView(files: ReadonlyMap<string, Uint8Array>, dir: string)
       for (const r of records) {
         if (r.type === 'header' && off === 0) seed = r.salt;
         else if (r.type === 'hardState') hs = r.hardState;
-        else if (r.type === 'entry') {
+        else if (r.type === 'snapshot') {
+          snap = { index: r.meta.index, term: r.meta.term };
+          // install: the log restarts after the snapshot; compact: entries it covers go.
+          const keep = r.mode === 'install' ? 0 : first + ents.length - 1 - snap.index;
+          if (keep < ents.length) {
+            ents = keep <= 0 ? [] : ents.slice(ents.length - keep);
+            first = snap.index + 1;
+          }
+        } else if (r.type === 'entry') {
           const e = r.entry;
           if (ents.length === 0 || e.index < first || e.index > first + ents.length) {
             first = e.index;
@@ -72,14 +84,23 @@ export function readWalView(files: ReadonlyMap<string, Uint8Array>, dir: string)
         : { name: seg.name, bytes: seg.bytes.length, batches, stop },
     );
   }
-  return { hardState: hs, first, ents, files: out };
+  const fileKept = snap.index === 0 || files.has(`${prefix}${snapFileName(snap.index, snap.term)}`);
+  return { hardState: hs, first, ents, snap: { ...snap, fileKept }, files: out };
 }
 
 export function viewTermAt(v: WalView, i: number): number | undefined {
   if (i === 0) return 0;
+  if (i === v.snap.index) return v.snap.term;
   return v.ents[i - v.first]?.term;
 }
 
+/** Whether the image holds committed t/i, in its log or under a snapshot whose file survived (I9). */
+export function viewHolds(v: WalView, i: number, t: number | undefined): boolean {
+  if (i < v.snap.index) return v.snap.fileKept;
+  if (i === v.snap.index) return v.snap.fileKept && v.snap.term === t;
+  return viewTermAt(v, i) === t;
+}
+
 export function viewLastIndex(v: WalView): number {
-  return v.ents.length === 0 ? 0 : v.first + v.ents.length - 1;
+  return v.ents.length === 0 ? v.snap.index : v.first + v.ents.length - 1;
 }

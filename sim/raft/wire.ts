@@ -31,6 +31,8 @@ export function describeRaft(m: Message): string {
       return `Heartbeat t${m.term} c${m.commit} r${m.round}`;
     case 'HeartbeatResp':
       return `HeartbeatResp t${m.term} r${m.round}`;
+    case 'Snap':
+      return `Snap t${m.term} s=${m.snapshot?.meta.term ?? 0}/${m.snapshot?.meta.index ?? 0}`;
     default:
       return `${m.type} t${m.term} i${m.index}${rej}`;
   }

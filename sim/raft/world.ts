@@ -15,10 +15,10 @@ import { Scheduler } from '../queue.ts';
 import type { SeedResult } from '../run.ts';
 import { failLine, faultLine, fmtEv, fmtTime, passLine, statusLine, Trace } from '../trace.ts';
 import { RaftClient } from './client.ts';
-import { describePlan, drawProcFaultPlan, ProcChaos } from './faults.ts';
+import { describePlan, drawProcFaultPlan, drawSnapPlan, ProcChaos } from './faults.ts';
 import { Ghost } from './ghost.ts';
 import { type RaftBug, SimRaftNode } from './node.ts';
-import { viewTermAt } from './wal-view.ts';
+import { viewHolds } from './wal-view.ts';
 import { describeWire, type Wire } from './wire.ts';
 
 export interface RaftRunOptions {
@@ -77,6 +77,7 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   const clientIds = Array.from({ length: 3 + streamFor(seed, 'clients').int(0, 2) }, (_, i) => 101 + i);
   const netPlan = drawNetFaultPlan(streamFor(seed, 'net.plan'));
   const procPlan = drawProcFaultPlan(streamFor(seed, 'proc.plan'));
+  const snapPlan = drawSnapPlan(streamFor(seed, 'snap.plan'));
   const route = new Map<number, (from: number, w: Wire) => void>();
   const nodes: SimRaftNode[] = [];
   const who = (id: number): string => nodes[id - 1]?.label() ?? `c${id}`;
@@ -110,6 +111,8 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
       salt: streamFor(seed, `wal.salt.${id}`),
       maxFsyncMs: procPlan.maxFsyncMs,
       segmentBytes: procPlan.segmentBytes,
+      snapEvery: snapPlan.every,
+      snapRetain: snapPlan.retain,
       bug: opts.bug,
       log: (n, text) => emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} ${n.label()} ${text}`),
       diskFault: (n, op) => chaos?.diskFault(n, op),
@@ -139,7 +142,7 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   const netChaos = new NetChaos(sched, net, streamFor(seed, 'net.chaos'), netPlan, servers, leaderHint);
   const durableQuorum = (): void => {
     const views = nodes.map((n) => n.durableView());
-    ghost.durableQuorum(views.map((v) => (i: number) => viewTermAt(v, i)));
+    ghost.durableQuorum(views.map((v) => (i: number, t: number | undefined) => viewHolds(v, i, t)));
   };
   const procChaos = new ProcChaos(
     sched,
@@ -152,7 +155,7 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   );
   chaos = procChaos;
   emit(
-    `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} drop=${netPlan.rates.dropP.toFixed(3)}`,
+    `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} snap=${snapPlan.every}/${snapPlan.retain} drop=${netPlan.rates.dropP.toFixed(3)}`,
   );
   return { sched, trace, ghost, nodes, clients, netChaos, procChaos };
 }

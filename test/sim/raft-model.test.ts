@@ -44,6 +44,44 @@ describe('raft model building blocks', () => {
     assert.notEqual(a.stateHash(), b.stateHash());
   });
 
+  test('an FSM snapshot restores to the same state, sessions included', () => {
+    const a = new KvMachine();
+    a.apply(1, encodeOp({ client: 102, reqId: 1, cmd: { f: 'put', key: 'k1', value: 'v1' } }));
+    a.apply(2, encodeOp({ client: 101, reqId: 4, cmd: { f: 'append', key: 'l0', value: 'x' } }));
+    a.apply(3, encodeOp({ client: 101, reqId: 5, cmd: { f: 'append', key: 'l0', value: 'y' } }));
+    const b = KvMachine.restore(a.serialize());
+    assert.equal(b.applied, 3);
+    assert.equal(b.stateHash(), a.stateHash());
+    assert.deepEqual(b.read({ f: 'read', key: 'l0' }), ['x', 'y']);
+    assert.equal(b.cached(101, 5), 'ok');
+    assert.deepEqual(b.serialize(), a.serialize());
+    a.apply(4, encodeOp({ client: 101, reqId: 6, cmd: { f: 'append', key: 'l0', value: 'z' } }));
+    assert.notEqual(KvMachine.restore(a.serialize()).stateHash(), b.stateHash());
+  });
+
+  test('a snapshot marker compacts or replaces the log the node expects to recover', () => {
+    const d = new SyncedLog();
+    d.writeEntries([ent(1, 1), ent(2, 1), ent(3, 1)]);
+    d.sync();
+    d.writeSnapshot({ index: 2, term: 1 }, 'compact');
+    assert.equal(d.candidates().length, 2, 'the marker is unsynced until its save returns');
+    d.sync();
+    assert.deepEqual(d.snapshot, { index: 2, term: 1 });
+    assert.equal(d.termAt(1), undefined);
+    assert.equal(d.termAt(2), 1);
+    assert.equal(d.lastIndex, 3);
+    d.writeSnapshot({ index: 9, term: 4 }, 'install');
+    d.writeEntries([ent(10, 4)]);
+    const [synced, whole] = d.candidates();
+    assert.equal(synced!.ents.length, 1);
+    assert.deepEqual(whole!.snap, { index: 9, term: 4 });
+    assert.deepEqual(
+      whole!.ents.map((e) => e.index),
+      [10],
+    );
+    assert.match(diffLogState(whole!, synced!) ?? '', /snapshot 4\/9 != 1\/2/);
+  });
+
   test('after a crash the node expects the synced state, or that plus the whole unsynced batch', () => {
     const d = new SyncedLog();
     d.writeEntries([ent(1, 1), ent(2, 1)]);
@@ -55,7 +93,11 @@ describe('raft model building blocks', () => {
     assert.equal(d.lastIndex, 2, 'unsynced writes are not durable');
     const [synced, whole] = d.candidates();
     assert.equal(
-      diffLogState(synced!, { ents: [ent(1, 1), ent(2, 1)], hs: { term: 1, vote: '1', commit: 0 } }),
+      diffLogState(synced!, {
+        ents: [ent(1, 1), ent(2, 1)],
+        hs: { term: 1, vote: '1', commit: 0 },
+        snap: { index: 0, term: 0 },
+      }),
       undefined,
     );
     assert.deepEqual(
@@ -63,7 +105,10 @@ describe('raft model building blocks', () => {
       ['1/1', '2/2', '2/3'],
     );
     assert.match(diffLogState(whole!, synced!) ?? '', /hard state t2/);
-    assert.match(diffLogState({ ents: [ent(1, 1)], hs: synced!.hs }, synced!) ?? '', /last index 1 != 2/);
+    assert.match(
+      diffLogState({ ents: [ent(1, 1)], hs: synced!.hs, snap: synced!.snap }, synced!) ?? '',
+      /last index 1 != 2/,
+    );
     d.reset(whole!.ents, whole!.hs);
     assert.equal(d.termAt(3), 2);
     assert.equal(d.unsyncedWrites, 0);
@@ -109,8 +154,9 @@ describe('raft simulation', () => {
     assert.ok(a.history.some((o) => o.outcome === 'ok' && o.input.f === 'get' && o.output !== null));
   });
 
-  test('kills at WAL points, torn tails and their repair replay identically', async () => {
-    // Seed 36 draws kills at three WAL points, torn writes of both kinds and tail repairs.
+  test('kills at WAL and snapshot points, torn tails, repairs and installs replay identically', async () => {
+    // Seed 36 draws kills at two WAL and both snapshot points, torn writes of both kinds,
+    // tail repairs, and snapshots sent to lagging followers.
     const a = await runSeed(36);
     const b = await runSeed(36);
     assert.equal(a.verdict, 'ok', a.summary);
@@ -119,7 +165,10 @@ describe('raft simulation', () => {
     for (const k of [
       'kill.wal.beforeWrite',
       'kill.wal.beforeSync',
-      'kill.wal.afterSync',
+      'kill.snap.afterFile',
+      'kill.snap.beforeMarker',
+      'snap.installed',
+      'snap.recovered',
       'tear.zeros',
       'tear.garbage',
       'repairs',
@@ -179,6 +228,16 @@ describe('raft simulation', () => {
       ),
       lines.filter((l) => l.startsWith('FAIL')).join('\n'),
     );
+  });
+
+  test('a snapshot labelled with the wrong index is caught by I18 (snapshot soundness)', async () => {
+    const { code, lines } = await cli(['--seeds', '2', '--bug', 'snapshot-off-by-one']);
+    assert.equal(code, 1);
+    const fails = lines.filter((l) => l.startsWith('FAIL '));
+    assert.equal(fails.length, 2);
+    for (const l of fails) {
+      assert.match(l, /^FAIL seed=0x\d{8} ev=\d{7} invariant=I18 detail="n\d created snapshot at \d+ /);
+    }
   });
 
   test('serving reads from any replica without ReadIndex is caught by the linearizability check', async () => {

@@ -19,6 +19,12 @@ const MUST_OCCUR = [
   'repairs',
   'recover.unsynced-batch-kept',
   'wal.rotations',
+  'kill.snap.afterFile',
+  'kill.snap.beforeMarker',
+  'snap.taken',
+  'snap.sent',
+  'snap.installed',
+  'snap.recovered',
 ];
 
 test('100 fixed seeds of the raft model pass', async () => {

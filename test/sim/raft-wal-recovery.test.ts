@@ -39,6 +39,8 @@ function oneNode() {
       salt: new Prng(3),
       maxFsyncMs: 3,
       segmentBytes: SEGMENT_BYTES,
+      snapEvery: 0,
+      snapRetain: 0,
       bug: undefined,
       log: () => {},
       diskFault: () => undefined,

@@ -31,6 +31,15 @@ const TAG_NAMESPACE = 0x4e;
 const TAG_ROW = 0x52;
 const TAG_END = 0x45;
 const DEFAULT_CHUNK = 64 * 1024;
+/**
+ * Bytes read from the pinned snapshot between yields to the event loop. The
+ * reads are synchronous and a consumer that only awaits other chunks never
+ * leaves the microtask queue: without a macrotask turn, a store of a few
+ * hundred MB starved the node's ticks and sockets for seconds (an election).
+ */
+const YIELD_EVERY_BYTES = 1024 * 1024;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** A value larger than this is corruption, not data (lmdb values are far smaller in practice). */
 const MAX_VALUE_LEN = 512 * 1024 * 1024;
 
@@ -45,6 +54,7 @@ export function snapshotStream(engine: Engine, chunkSize = DEFAULT_CHUNK): Async
       const out = new ChunkWriter(chunkSize);
       out.push(MAGIC);
       let rows = 0n;
+      let sinceYield = 0;
       for (const ns of NAMESPACES) {
         const name = utf8(ns);
         out.push(Uint8Array.of(TAG_NAMESPACE, name.length), name);
@@ -52,6 +62,11 @@ export function snapshotStream(engine: Engine, chunkSize = DEFAULT_CHUNK): Async
           out.push(Uint8Array.of(TAG_ROW), u32be(key.length), key, u32be(value.length), value);
           rows++;
           yield* out.drain(false);
+          sinceYield += key.length + value.length;
+          if (sinceYield >= YIELD_EVERY_BYTES) {
+            sinceYield = 0;
+            await nextTurn();
+          }
         }
       }
       out.push(Uint8Array.of(TAG_END), u64be(rows));

@@ -149,10 +149,28 @@ export class ReplyWriter {
   }
 
   private line(type: number, s: string): this {
-    if (s.includes('\r') || s.includes('\n')) s = s.replace(/[\r\n]/g, ' ');
     this.ensure(s.length * 3 + 3);
-    this.cur[this.pos++] = type;
-    this.pos += this.cur.write(s, this.pos, 'utf8');
+    const cur = this.cur;
+    const start = this.pos;
+    cur[start] = type;
+    // Short printable ASCII (OK, QUEUED, most errors) is copied byte by byte:
+    // cheaper than a native string write. Anything else takes the general path.
+    if (s.length <= 64) {
+      let i = 0;
+      for (; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c < 0x20 || c > 0x7e) break;
+        cur[start + 1 + i] = c;
+      }
+      if (i === s.length) {
+        this.pos = start + 1 + i;
+        this.crlf();
+        return this;
+      }
+    }
+    if (s.includes('\r') || s.includes('\n')) s = s.replace(/[\r\n]/g, ' ');
+    this.pos = start + 1;
+    this.pos += cur.write(s, this.pos, 'utf8');
     this.crlf();
     return this;
   }

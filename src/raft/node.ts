@@ -25,6 +25,7 @@ import { type ResolvedOptions, resolveOptions } from './node/options.ts';
 import { PendingReads } from './node/reads.ts';
 import { ReadyLoop } from './node/ready-loop.ts';
 import { type Recovered, recover } from './node/recovery.ts';
+import { imageChunks } from './node/snapshot-io.ts';
 import { SnapshotTransfer } from './node/snapshot-transfer.ts';
 import { TrackingDisk } from './node/tracking-disk.ts';
 import type { HaltInfo, NodeLogger, RaftNodeOptions, StopReason, TickSource } from './node/types.ts';
@@ -89,7 +90,14 @@ export class RaftNode {
     this.leader = new LeaderWatch(this.host, this.reads);
     const snap = store.snapshot().meta;
     const membership = new MembershipHistory(snap.index, snap.conf);
-    this.applier = new Applier(this.host, o, core, membership, r.snapshotChunkBytes, applied);
+    this.applier = new Applier(
+      this.host,
+      o,
+      core,
+      membership,
+      (s) => imageChunks(disk, wal, s, r.snapshotChunkBytes),
+      applied,
+    );
     this.snapshots = new LocalSnapshots(
       this.host,
       o.fsm,
@@ -99,7 +107,7 @@ export class RaftNode {
       r,
       () => this.applier.index,
     );
-    this.transfer = new SnapshotTransfer(this.host, core, o.transport, disk, o.dir, r);
+    this.transfer = new SnapshotTransfer(this.host, core, o.transport, disk, wal, o.dir, r);
     this.loop = new ReadyLoop(this.host, {
       core,
       wal,
@@ -246,6 +254,7 @@ export class RaftNode {
     await this.loopDone;
     await this.snapshots.settled;
     await this.o.transport.close();
+    await this.transfer.settled;
     try {
       await this.wal.close();
     } catch (e) {
@@ -265,6 +274,7 @@ export class RaftNode {
       // Already stopped or failed: only release what a failed node left open.
       await this.loopDone;
       await this.snapshots.settled;
+      await this.transfer.settled;
       await this.disk.releaseAll();
       return;
     }
@@ -274,6 +284,7 @@ export class RaftNode {
     await this.o.transport.close();
     await this.loopDone;
     await this.snapshots.settled;
+    await this.transfer.settled;
     await this.disk.releaseAll();
     this.end('aborted', { kind: 'aborted' });
   }

@@ -7,11 +7,10 @@ import { sealError } from '../../util/errors.ts';
 import { decodeConfChange } from '../core/confchange.ts';
 import type { RaftCore } from '../core/core.ts';
 import type { Ready } from '../core/ready.ts';
-import { type Entry, EntryType } from '../core/types.ts';
+import { type Entry, EntryType, type Snapshot } from '../core/types.ts';
 import type { LogStore } from '../log-store.ts';
 import type { NodeHost } from './host.ts';
 import type { MembershipHistory } from './membership.ts';
-import { chunksOf } from './snapshot-io.ts';
 import type { HaltInfo, RaftNodeOptions } from './types.ts';
 
 interface Waiter {
@@ -28,7 +27,8 @@ export class Applier {
     private readonly o: Pick<RaftNodeOptions, 'fsm' | 'onConfChange'>,
     private readonly core: RaftCore,
     private readonly membership: MembershipHistory,
-    private readonly chunkBytes: number,
+    /** The image of a snapshot to restore, streamed from its durable file. */
+    private readonly image: (s: Snapshot) => AsyncIterable<Uint8Array>,
     applied: number,
   ) {
     this.applied = applied;
@@ -72,7 +72,7 @@ export class Applier {
       const restore = this.o.fsm.restore;
       if (restore === undefined)
         throw sealError(Err.InvalidArgument, 'received a snapshot but the FSM cannot restore');
-      await restore.call(this.o.fsm, s.meta, chunksOf(s.data, this.chunkBytes));
+      await restore.call(this.o.fsm, s.meta, this.image(s));
       this.setApplied(s.meta.index);
     }
     const ents = rd.committedEntries;

@@ -1,16 +1,16 @@
 /**
- * Local snapshots and log compaction. The state machine is serialized and its file written
- * off the Ready loop; only the WAL marker is written by the loop, between two Readies, so
+ * Local snapshots and log compaction. The state machine is streamed into its file off the
+ * Ready loop; only the WAL marker is written by the loop, between two Readies, so
  * it never interleaves with a Ready's save. Once the marker is durable the in-memory log
  * is trimmed to `snapshotRetain` entries before the snapshot, which is what bounds it.
  */
-import type { Snapshot } from '../core/types.ts';
+import type { SnapshotMeta } from '../core/types.ts';
 import type { LogStore } from '../log-store.ts';
 import type { Wal } from '../wal/wal.ts';
 import type { NodeHost } from './host.ts';
 import type { MembershipHistory } from './membership.ts';
 import type { ResolvedOptions } from './options.ts';
-import { collect, metaOnly } from './snapshot-io.ts';
+import { abandon } from './snapshot-io.ts';
 import type { StateMachine } from './types.ts';
 
 export class LocalSnapshots {
@@ -18,7 +18,7 @@ export class LocalSnapshots {
   private job = false;
   private jobDone: Promise<void> = Promise.resolve();
   /** Its file is durable; the loop writes its WAL marker next. */
-  private ready: Snapshot | undefined;
+  private ready: SnapshotMeta | undefined;
 
   constructor(
     private readonly host: NodeHost,
@@ -49,20 +49,24 @@ export class LocalSnapshots {
     this.jobDone = this.create().catch((e: unknown) => this.host.fail(e));
   }
 
-  /** Pins and serializes the state and writes its file. */
+  /**
+   * Pins the state and streams it into its file: memory holds one write buffer, not the
+   * image. The term and membership are taken before the stream starts, while the log still
+   * holds the index.
+   */
   private async create(): Promise<void> {
     const provider = this.fsm.snapshot;
     if (provider === undefined) return;
     const { index, chunks } = await provider.call(this.fsm);
-    const data = await collect(chunks, this.r.maxSnapshotBytes);
     const term = this.store.term(index);
     if (!this.host.running() || index <= this.store.snapshot().meta.index || term === undefined) {
       this.job = false;
+      await abandon(chunks);
       return;
     }
-    const snap: Snapshot = { meta: { index, term, conf: this.membership.at(index) }, data };
-    await this.wal.writeSnapshotFile(snap);
-    this.ready = snap;
+    const meta: SnapshotMeta = { index, term, conf: this.membership.at(index) };
+    await this.wal.writeSnapshotStream(meta, chunks);
+    this.ready = meta;
     this.host.wake();
   }
 
@@ -72,14 +76,14 @@ export class LocalSnapshots {
     this.ready = undefined;
     try {
       // A snapshot installed from the leader meanwhile may already cover this one.
-      if (snap === undefined || snap.meta.index <= this.store.snapshot().meta.index) return;
-      await this.wal.save(undefined, [], { sync: true, snapshot: { meta: snap.meta, mode: 'compact' } });
+      if (snap === undefined || snap.index <= this.store.snapshot().meta.index) return;
+      await this.wal.save(undefined, [], { sync: true, snapshot: { meta: snap, mode: 'compact' } });
       if (!this.host.running()) return;
-      this.store.setSnapshot(metaOnly(snap));
-      this.store.compact(snap.meta.index - this.r.snapshotRetain);
+      this.store.setSnapshot({ meta: snap, data: new Uint8Array(0) });
+      this.store.compact(snap.index - this.r.snapshotRetain);
       this.membership.trimTo(this.store.snapshot().meta.index);
       this.host.log('info', 'snapshot taken', {
-        index: snap.meta.index,
+        index: snap.index,
         firstIndex: this.store.firstIndex(),
       });
     } finally {

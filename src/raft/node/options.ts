@@ -20,7 +20,7 @@ export function resolveOptions(o: RaftNodeOptions): ResolvedOptions {
     snapshotBytes: o.snapshotBytes ?? 64 * 1024 * 1024,
     snapshotRetain: o.snapshotRetain ?? 1_000,
     snapshotChunkBytes: o.snapshotChunkBytes ?? 256 * 1024,
-    maxSnapshotBytes: o.maxSnapshotBytes ?? 1024 * 1024 * 1024,
+    maxSnapshotBytes: o.maxSnapshotBytes ?? Number.POSITIVE_INFINITY,
     maxMsgBytes: o.raft?.maxMsgBytes ?? 1024 * 1024,
     readTimeoutTicks: o.readTimeoutTicks ?? 3 * election,
   };

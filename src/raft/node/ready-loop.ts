@@ -5,6 +5,8 @@
  * come out together in the next Ready, which is what batches concurrent proposals into one
  * fsync (P24).
  */
+import { Err } from '../../util/codes.ts';
+import { sealError } from '../../util/errors.ts';
 import { encodeMessage } from '../codec.ts';
 import type { RaftCore } from '../core/core.ts';
 import type { Message } from '../core/messages.ts';
@@ -82,7 +84,14 @@ export class ReadyLoop {
     const { wal, store } = this.p;
     const s = rd.snapshot;
     if (s !== undefined) {
-      await wal.writeSnapshotFile(s);
+      // D1: the image file is durable under its final name before the marker names it.
+      const staged = await this.p.transfer.takeStaged(s);
+      if (staged !== undefined) await wal.adoptSnapshotFile(staged, s.meta);
+      else if (s.data.length > 0) await wal.writeSnapshotFile(s);
+      else
+        throw sealError(Err.Internal, 'a snapshot to install has neither an image nor a staged file', {
+          ...s.meta,
+        });
       await wal.save(rd.hardState, rd.entries, {
         sync: true,
         snapshot: { meta: s.meta, mode: 'install' },

@@ -10,7 +10,7 @@ import { LogStore } from '../log-store.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../transport/frame.ts';
 import { Wal } from '../wal/wal.ts';
 import type { ResolvedOptions } from './options.ts';
-import { chunksOf, metaOnly } from './snapshot-io.ts';
+import { imageChunks, metaOnly } from './snapshot-io.ts';
 import type { TrackingDisk } from './tracking-disk.ts';
 import type { NodeLogger, RaftNodeOptions } from './types.ts';
 
@@ -32,6 +32,8 @@ export async function recover(
     dir: o.dir,
     segmentBytes: o.segmentBytes,
     hook: o.walHook,
+    // The image stays in its file: checked by one streaming pass, restored by another.
+    snapshotData: 'verify',
   });
   if (state.repaired !== undefined) log('warn', 'dropped a torn WAL tail at startup', { ...state.repaired });
   const store = new LogStore({
@@ -52,7 +54,7 @@ export async function recover(
         {},
       );
     }
-    await o.fsm.restore(snap.meta, chunksOf(snap.data, r.snapshotChunkBytes));
+    await o.fsm.restore(snap.meta, imageChunks(disk, wal, snap, r.snapshotChunkBytes));
     applied = snap.meta.index;
   }
   const core = new RaftCore({

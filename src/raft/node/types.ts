@@ -92,7 +92,10 @@ export interface RaftNodeOptions {
   snapshotRetain?: number;
   /** Chunk size of outgoing snapshot streams (default 256 KiB). */
   snapshotChunkBytes?: number;
-  /** Largest snapshot accepted from a leader (default 1 GiB). */
+  /**
+   * Largest snapshot image accepted from a leader, a guard for the disk the staged file fills
+   * (default: no limit). Images are streamed, never held in memory, so this is no memory bound.
+   */
   maxSnapshotBytes?: number;
   /** ReadIndex requests not answered within this many ticks fail (default 3 election timeouts). */
   readTimeoutTicks?: number;

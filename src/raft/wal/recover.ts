@@ -3,7 +3,15 @@ import { type SealError, sealError } from '../../util/errors.ts';
 import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.ts';
 import { type Disk, joinPath } from '../disk/disk.ts';
 import { decodeRecords, findValidFrame, readFrame, SEGMENT_VERSION, type WalRecord } from './codec.ts';
-import { decodeSnapshotFile, hex16, parseSnapFileName, SnapFileError, snapFileName } from './snapfile.ts';
+import {
+  decodeSnapshotFile,
+  hex16,
+  parseSnapFileName,
+  SnapFileError,
+  sameSnapshotMeta,
+  snapFileName,
+  verifySnapshotFile,
+} from './snapfile.ts';
 
 /**
  * Startup recovery (raft.md I20, P21, P46). Only the last batch of the last
@@ -96,7 +104,11 @@ class ReplayLog {
   }
 }
 
-export async function recover(disk: Disk, dir: string): Promise<Recovery> {
+export async function recover(
+  disk: Disk,
+  dir: string,
+  snapshotData: 'load' | 'verify' = 'load',
+): Promise<Recovery> {
   const names = await disk.list(dir);
   const segs: SegmentInfo[] = [];
   for (const name of names) {
@@ -154,7 +166,7 @@ export async function recover(disk: Disk, dir: string): Promise<Recovery> {
       `hard state commit ${hardState.commit} is beyond the recovered last index ${lastIndex}`,
     );
   }
-  const snapshot = snapMeta === undefined ? undefined : await loadSnapshot(disk, dir, snapMeta);
+  const snapshot = snapMeta === undefined ? undefined : await loadSnapshot(disk, dir, snapMeta, snapshotData);
 
   // Only now, with everything else verified, touch the disk.
   const repaired = await repairTail(disk, dir, parsed);
@@ -248,11 +260,29 @@ function checkStructure(seg: ParsedSegment, isLast: boolean): void {
     throw walCorrupt(info.name, info.size, 'segment not closed but a later one exists');
 }
 
-async function loadSnapshot(disk: Disk, dir: string, meta: SnapshotMeta): Promise<Snapshot> {
+/** Scratch size of the streaming check; the image is never held whole. */
+const VERIFY_CHUNK_BYTES = 1024 * 1024;
+
+async function loadSnapshot(
+  disk: Disk,
+  dir: string,
+  meta: SnapshotMeta,
+  mode: 'load' | 'verify',
+): Promise<Snapshot> {
   const name = snapFileName(meta.index, meta.term);
+  const path = joinPath(dir, name);
+  if (mode === 'verify') {
+    try {
+      await disk.open(path, 'existing').then((f) => f.close());
+    } catch {
+      throw walCorrupt(name, 0, 'snapshot file named by the WAL is missing');
+    }
+    await verifySnapshotFile(disk, path, VERIFY_CHUNK_BYTES, meta);
+    return { meta, data: new Uint8Array(0) };
+  }
   let bytes: Uint8Array;
   try {
-    bytes = await disk.readFile(joinPath(dir, name));
+    bytes = await disk.readFile(path);
   } catch {
     throw walCorrupt(name, 0, 'snapshot file named by the WAL is missing');
   }
@@ -263,19 +293,9 @@ async function loadSnapshot(disk: Disk, dir: string, meta: SnapshotMeta): Promis
     if (e instanceof SnapFileError) throw walCorrupt(name, e.offset, e.message);
     throw e;
   }
-  if (!sameMeta(snap.meta, meta))
+  if (!sameSnapshotMeta(snap.meta, meta))
     throw walCorrupt(name, 12, 'snapshot file meta differs from the WAL marker');
   return snap;
-}
-
-function sameMeta(a: SnapshotMeta, b: SnapshotMeta): boolean {
-  const eq = (x: string[], y: string[]) => x.length === y.length && x.every((v, i) => v === y[i]);
-  return (
-    a.index === b.index &&
-    a.term === b.term &&
-    eq(a.conf.voters, b.conf.voters) &&
-    eq(a.conf.learners, b.conf.learners)
-  );
 }
 
 async function repairTail(

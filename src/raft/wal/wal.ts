@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { Err } from '../../util/codes.ts';
 import { sealError } from '../../util/errors.ts';
 import { type Entry, EntryType, type HardState, type Snapshot, type SnapshotMeta } from '../core/types.ts';
-import { type Disk, type DiskFile, errnoOf, joinPath } from '../disk/disk.ts';
+import { type Disk, type DiskFile, dirOf, errnoOf, joinPath } from '../disk/disk.ts';
 import { BATCH_HEADER, encodeBatch, RecordWriter, type SnapshotMode } from './codec.ts';
 import { type RepairReport, recover, type SegmentInfo, segmentName } from './recover.ts';
-import { encodeSnapshotFile, parseSnapFileName, snapFileName } from './snapfile.ts';
+import { parseSnapFileName, readSnapshotFileInfo, snapFileName, writeSnapshotStream } from './snapfile.ts';
 
 /**
  * The durable Raft log (raft.md D1, I20, P19–P25, P43, P46).
@@ -41,6 +41,12 @@ export interface WalOptions {
   hook?: (point: WalCrashPoint) => void;
   /** Source of each segment's random 32-bit salt; the simulator injects its PRNG. Default: node:crypto. */
   salt?: () => number;
+  /**
+   * `load` (default): the recovered snapshot carries its image. `verify`: the image is checked
+   * in one streaming pass and left in its file (the recovered snapshot's data is empty; read it
+   * with snapshotFileChunks), so startup memory does not grow with the image.
+   */
+  snapshotData?: 'load' | 'verify';
 }
 
 export interface SnapshotMarker {
@@ -171,7 +177,7 @@ export class Wal {
   /** Recovers the directory (see recover.ts) and opens it for appending. */
   static async open(disk: Disk, opts: WalOptions): Promise<{ wal: Wal; state: RecoveredState }> {
     await disk.mkdirp(opts.dir);
-    const rec = await recover(disk, opts.dir);
+    const rec = await recover(disk, opts.dir, opts.snapshotData ?? 'load');
     const snapIndex = rec.snapshot?.meta.index ?? 0;
     const lastIndex = rec.entries.at(-1)?.index ?? snapIndex;
     const wal = new Wal(disk, opts, rec.segments, rec.hardState, rec.snapshot?.meta, lastIndex);
@@ -195,6 +201,11 @@ export class Wal {
 
   get lastIndex(): number {
     return this.queuedLastIndex;
+  }
+
+  /** Where the snapshot file of `meta` lives (durable once its marker is). */
+  snapshotPath(meta: SnapshotMeta): string {
+    return joinPath(this.dir, snapFileName(meta.index, meta.term));
   }
 
   /**
@@ -261,24 +272,54 @@ export class Wal {
    * counts only once a marker naming it is in the WAL (save with `snapshot`).
    */
   async writeSnapshotFile(snap: Snapshot): Promise<void> {
+    await this.writeSnapshotStream(snap.meta, once(snap.data));
+  }
+
+  /**
+   * writeSnapshotFile from a stream, with one bounded write buffer whatever the image's size.
+   * A failing source leaves the WAL usable (its temporary file is dropped at the next purge
+   * or startup); a failing disk makes it unusable, as every WAL I/O error does.
+   */
+  async writeSnapshotStream(
+    meta: SnapshotMeta,
+    chunks: AsyncIterable<Uint8Array>,
+    opts: { maxBytes?: number } = {},
+  ): Promise<number> {
     this.ensureUsable();
-    const name = snapFileName(snap.meta.index, snap.meta.term);
+    const name = snapFileName(meta.index, meta.term);
     const tmp = joinPath(this.dir, `${name}.tmp`);
-    const bytes = encodeSnapshotFile(snap);
+    const io = <T>(op: string, path: string, fn: () => Promise<T>) => this.io(op, path, fn);
+    const bytes = await writeSnapshotStream(this.disk, tmp, meta, chunks, { io, ...opts });
+    await this.publishSnapshotFile(tmp, meta);
+    return bytes;
+  }
+
+  /**
+   * Makes a complete, fsynced snapshot file written elsewhere in the WAL directory (a
+   * snapshot received from the leader) the snapshot file of `meta`: its header must name
+   * `meta`; then rename → fsync dir, the same steps and crash points as writeSnapshotFile.
+   */
+  async adoptSnapshotFile(path: string, meta: SnapshotMeta): Promise<void> {
+    this.ensureUsable();
+    if (dirOf(path) !== dirOf(joinPath(this.dir, 'x'))) {
+      throw bad('a snapshot file to adopt must be in the WAL directory', { path });
+    }
     try {
-      const f = await this.io('open', tmp, () => this.disk.open(tmp, 'create'));
-      await this.io('truncate', tmp, () => f.truncate(0));
-      await this.io('write', tmp, () => f.write(0, bytes));
-      await this.io('fsync', tmp, () => f.sync());
-      await this.io('close', tmp, () => f.close());
-      this.callHook('snap.afterFile');
-      const path = joinPath(this.dir, name);
-      await this.io('rename', tmp, () => this.disk.rename(tmp, path));
-      await this.io('fsync dir', this.dir, () => this.disk.syncDir(this.dir));
+      await readSnapshotFileInfo(this.disk, path, meta);
     } catch (e) {
       this.fail(e);
       throw e;
     }
+    await this.publishSnapshotFile(path, meta);
+  }
+
+  /** The tmp file is durable; it becomes the snapshot file once renamed and the directory synced. */
+  private async publishSnapshotFile(tmp: string, meta: SnapshotMeta): Promise<void> {
+    const name = snapFileName(meta.index, meta.term);
+    this.callHook('snap.afterFile');
+    const path = joinPath(this.dir, name);
+    await this.io('rename', tmp, () => this.disk.rename(tmp, path));
+    await this.io('fsync dir', this.dir, () => this.disk.syncDir(this.dir));
     this.durableSnapFiles.add(name);
   }
 
@@ -494,6 +535,10 @@ export class Wal {
     this.group.done?.reject(e);
     this.group.done = undefined;
   }
+}
+
+async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield data;
 }
 
 function defaultSalt(): number {

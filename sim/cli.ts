@@ -20,7 +20,14 @@ const USAGE =
 
 /** Deliberately broken variants, per model, that the checkers must catch (not in the usage text). */
 const BUGS: Record<SimModel, readonly SimBug[]> = {
-  raft: ['ack-before-persist', 'stale-read', 'lying-fsync', 'snapshot-off-by-one'],
+  raft: [
+    'ack-before-persist',
+    'stale-read',
+    'lying-fsync',
+    'snapshot-off-by-one',
+    'ack-on-append',
+    'read-before-term-commit',
+  ],
   smoke: ['stale-read'],
 };
 

@@ -21,6 +21,12 @@ export class Ghost {
   readonly voteOf = new Map<string, string>();
   /** I15: the highest commit index any node has reached. */
   maxCommit = 0;
+  /** I17: where each client proposal (`client:reqId`) was first applied, and that entry's term. */
+  readonly opAt = new Map<string, { index: number; term: number }>();
+  /** I17: acknowledgements whose entry must be seen committed once the event's checks ran. */
+  private acks: { node: number; op: string; index: number; term: number }[] = [];
+  /** I13: every index up to here was checked to be durable on a voter majority when committed. */
+  private quorumChecked = 0;
   violation: Violation | undefined;
 
   constructor(private readonly eventNow: () => number) {}
@@ -59,6 +65,58 @@ export class Ghost {
     }
   }
 
+  /**
+   * I13: a node that won term t holds grants from a majority of the voters (its own vote
+   * included); a learner's grant counts for nothing.
+   */
+  winner(term: number, node: number, voters: readonly string[]): void {
+    let grants = 0;
+    for (const v of voters)
+      if (v === String(node) || this.voteOf.get(`${term}/${v}`) === String(node)) grants++;
+    if (grants <= voters.length / 2) {
+      this.fail('I13', `n${node} leads t${term} with grants from ${grants} of ${voters.length} voters`);
+    }
+  }
+
+  /**
+   * I13: commit counts voters only. Each index the cluster newly committed is durable, by its
+   * holders' own account, on a majority of the voters.
+   */
+  commitQuorum(
+    voters: readonly { id: number; termAt: (i: number) => number | undefined; snapIndex: number }[],
+  ) {
+    for (let i = this.quorumChecked + 1; i <= this.maxCommit; i++) {
+      const t = this.committedTerm[i];
+      let holders = 0;
+      for (const v of voters) if (i <= v.snapIndex || v.termAt(i) === t) holders++;
+      if (holders <= voters.length / 2) {
+        this.fail('I13', `${t ?? '?'}/${i} committed while durable on ${holders} of ${voters.length} voters`);
+        return;
+      }
+      this.quorumChecked = i;
+    }
+  }
+
+  /** I17: node answers a write `op` as done; it must have applied the entry carrying op. */
+  ack(node: number, op: string, nodeApplied: number): void {
+    const at = this.opAt.get(op);
+    if (at === undefined || at.index > nodeApplied) {
+      this.fail('I17', `n${node} acked ${op}, which it has not applied (applied ${nodeApplied})`);
+      return;
+    }
+    this.acks.push({ node, op, ...at });
+  }
+
+  /** I17, after each event's checks: every acknowledged entry is committed with its term. */
+  checkAcks(): void {
+    for (const a of this.acks) {
+      if (this.committedTerm[a.index] !== a.term) {
+        this.fail('I17', `n${a.node} acked ${a.op} at ${a.term}/${a.index}, not committed there`);
+      }
+    }
+    this.acks = [];
+  }
+
   chain(node: number, index: number, term: number, hash: number): void {
     const key = `${index}/${term}`;
     const prev = this.chainAt.get(key);
@@ -77,7 +135,8 @@ export class Ghost {
     }
   }
 
-  applied(node: number, index: number, entryHash: number, fsmHash: number): void {
+  applied(node: number, index: number, entryHash: number, fsmHash: number, op?: string, term?: number): void {
+    if (op !== undefined && term !== undefined && !this.opAt.has(op)) this.opAt.set(op, { index, term });
     const e = this.appliedHash[index];
     if (e === undefined || e === 0) {
       this.appliedHash[index] = entryHash;

@@ -38,7 +38,13 @@ import { diffLogState, SyncedLog } from './synced-log.ts';
 import { readWalView, type WalView } from './wal-view.ts';
 import type { Wire } from './wire.ts';
 
-export type RaftBug = 'ack-before-persist' | 'stale-read' | 'lying-fsync' | 'snapshot-off-by-one';
+export type RaftBug =
+  | 'ack-before-persist'
+  | 'stale-read'
+  | 'lying-fsync'
+  | 'snapshot-off-by-one'
+  | 'ack-on-append'
+  | 'read-before-term-commit';
 
 export interface NodeEnv {
   readonly sched: Scheduler;
@@ -122,6 +128,8 @@ export class SimRaftNode {
   /** Commit seen at the previous check in this life (I10) and whether we led then (I6). */
   private lastCommit = 0;
   private wasLeader = false;
+  /** I4: the last entry of the log at the previous check while leading (the object itself). */
+  private leadLast: { term: number; last: Entry } | undefined;
   /** Highest durable term over every life (I3). */
   private durableTermSeen = 0;
   private readonly writers = new Map<string, number>();
@@ -257,6 +265,7 @@ export class SimRaftNode {
     this.checkedCommit = si;
     this.lastCommit = 0;
     this.wasLeader = false;
+    this.leadLast = undefined;
     this.fsm = snap === undefined ? new KvMachine() : KvMachine.restore(snap.data);
     if (snap !== undefined) {
       this.totals.snapRecovered++;
@@ -432,22 +441,50 @@ export class SimRaftNode {
     }
     if (isRead) {
       // Every arrival (retries included) is its own read with its own floor (I15).
+      const read = { client, reqId, cmd, floor: this.env.ghost.maxCommit };
+      if (this.env.bug === 'read-before-term-commit') {
+        // The self-test bug answers at the local commit index, skipping ReadIndex.
+        this.readAnswered(this.core.raft.log.committed);
+        this.serveQueue.push({ index: this.core.raft.log.committed, read });
+        this.serveReads();
+        return;
+      }
       const key = `${client}:${reqId}:${++this.readSeq}`;
-      this.reads.set(key, { client, reqId, cmd, floor: this.env.ghost.maxCommit });
+      this.reads.set(key, read);
       this.core.readIndex(enc.encode(key));
     } else {
       const cached = this.fsm.cached(client, reqId);
       if (cached !== undefined) {
-        this.env.send(this.id, client, { t: 'resp', reqId, output: cached });
+        this.ackWrite(client, reqId, cached);
         return;
       }
       try {
         this.core.propose(encodeOp({ client, reqId, cmd }));
         this.writers.set(`${client}:${reqId}`, client);
+        // The self-test bug acknowledges a write once it is in the leader's log.
+        if (this.env.bug === 'ack-on-append') this.ackWrite(client, reqId, 'ok');
       } catch (err) {
         if (!isSealError(err)) throw err;
         this.redirect(client, reqId);
       }
+    }
+  }
+
+  /** I17: a write is acknowledged only by a node that applied the committed entry carrying it. */
+  private ackWrite(client: number, reqId: number, output: KvOutput): void {
+    this.env.ghost.ack(this.id, `${client}:${reqId}`, this.fsm.applied);
+    this.env.send(this.id, client, { t: 'resp', reqId, output });
+  }
+
+  /** I16: a read index is only handed out by a leader that has committed an entry of its term. */
+  private readAnswered(index: number): void {
+    const log = this.core.raft.log;
+    const t = log.term(log.committed);
+    if (this.core.role !== 'leader' || t !== this.core.term) {
+      this.env.ghost.fail(
+        'I16',
+        `n${this.id} answered a read at ${index} as ${this.core.role} t${this.core.term}; commit ${log.committed} is t${t ?? '?'}`,
+      );
     }
   }
 
@@ -470,6 +507,8 @@ export class SimRaftNode {
   private pump(): void {
     if (!this.waiting && this.alive && !this.paused && this.core.hasReady()) {
       const rd = this.core.ready();
+      // The read states came out of the step just taken: check them against that state.
+      for (const rs of rd.readStates) this.readAnswered(rs.index);
       this.inFlight = rd;
       this.syncDone = false;
       const life = this.life;
@@ -567,6 +606,8 @@ export class SimRaftNode {
   private finish(): void {
     const rd = this.inFlight!;
     if (this.env.bug !== 'ack-before-persist') this.sendAll(rd);
+    // Replies go out below, and this life may end before the next check: record commit now.
+    this.noteCommitted();
     if (rd.snapshot !== undefined) {
       this.fsm = KvMachine.restore(rd.snapshot.data);
       this.totals.snapInstalled++;
@@ -621,6 +662,8 @@ export class SimRaftNode {
         this.ioPending--;
         this.synced.sync();
         this.snapping = false;
+        // Compaction forgets terms: tell the ghost what this node's commit covered first.
+        this.noteCommitted();
         this.storage.createSnapshot(index, meta.conf, snap.data);
         this.storage.compact(index - this.env.snapRetain);
         this.totals.snapTaken++;
@@ -663,11 +706,11 @@ export class SimRaftNode {
 
   private applyEntry(e: Entry): void {
     const r = this.fsm.apply(e.index, e.data);
-    this.env.ghost.applied(this.id, e.index, bytesHash(e.term, e.data), this.fsm.stateHash());
-    if (r === undefined) return;
-    const key = `${r.op.client}:${r.op.reqId}`;
-    if (this.writers.delete(key))
-      this.env.send(this.id, r.op.client, { t: 'resp', reqId: r.op.reqId, output: r.output });
+    const key = r === undefined ? undefined : `${r.op.client}:${r.op.reqId}`;
+    this.env.ghost.applied(this.id, e.index, bytesHash(e.term, e.data), this.fsm.stateHash(), key, e.term);
+    if (r === undefined || key === undefined) return;
+    if (this.writers.delete(key) && this.env.bug !== 'ack-on-append')
+      this.ackWrite(r.op.client, r.op.reqId, r.output);
   }
 
   private serveReads(): void {
@@ -737,6 +780,8 @@ export class SimRaftNode {
     const term = this.core.term;
     const leads = this.core.role === 'leader';
     if (leads) g.leader(term, this.id);
+    if (leads && !this.wasLeader) g.winner(term, this.id, this.conf.voters);
+    this.checkAppendOnly(leads);
     if (leads && !this.wasLeader) {
       // I6: a new leader holds every entry committed so far.
       // Below the compaction point the log holds nothing to compare; the snapshot covers it (I18).
@@ -753,9 +798,7 @@ export class SimRaftNode {
     const commit = log.committed;
     if (commit < this.lastCommit) g.fail('I10', `n${this.id} commit fell ${this.lastCommit}→${commit}`);
     this.lastCommit = commit;
-    const from = Math.max(this.checkedCommit + 1, log.firstIndex() - 1);
-    for (let i = from; i <= commit; i++) g.committed(this.id, i, log.term(i));
-    if (commit > this.checkedCommit) this.checkedCommit = commit;
+    this.noteCommitted();
     const applied = this.fsm.applied;
     if (!(applied <= commit && commit <= log.lastIndex())) {
       g.fail('I11', `n${this.id} a${applied} c${commit} l${log.lastIndex()}`);
@@ -764,6 +807,36 @@ export class SimRaftNode {
     } else if (!this.waiting && this.storage.snapshot().meta.index > applied) {
       g.fail('I11', `n${this.id} snapshot ${this.storage.snapshot().meta.index} beyond applied ${applied}`);
     }
+  }
+
+  /** I7: the ghost learns the term of each index this node's commit newly covers. */
+  private noteCommitted(): void {
+    const log = this.core.raft.log;
+    const commit = log.committed;
+    const from = Math.max(this.checkedCommit + 1, log.firstIndex() - 1);
+    for (let i = from; i <= commit; i++) this.env.ghost.committed(this.id, i, log.term(i));
+    if (commit > this.checkedCommit) this.checkedCommit = commit;
+  }
+
+  /** I4: while it leads, a leader's log before each event is a prefix of its log after it. */
+  private checkAppendOnly(leads: boolean): void {
+    const log = this.core.raft.log;
+    const lead = this.leadLast;
+    const prev = lead?.last;
+    const lastIndex = log.lastIndex();
+    if (leads && this.wasLeader && prev !== undefined && lead?.term === this.core.term) {
+      const now = prev.index >= log.firstIndex() ? log.slice(prev.index, prev.index + 1)[0] : undefined;
+      // Below the compaction point the entry is gone from memory; its term is still known.
+      const same = now === undefined ? log.term(prev.index) === prev.term : now === prev;
+      if (lastIndex < prev.index || !same) {
+        this.env.ghost.fail(
+          'I4',
+          `n${this.id} leading t${this.core.term} replaced ${prev.term}/${prev.index}`,
+        );
+      }
+    }
+    const last = leads && lastIndex >= log.firstIndex() ? log.slice(lastIndex, lastIndex + 1)[0] : undefined;
+    this.leadLast = last === undefined ? undefined : { term: this.core.term, last };
   }
 
   roleLetter(): string {

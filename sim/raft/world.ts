@@ -163,6 +163,13 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
 /** Runs events to endMs; checks the ghost invariants after each. Stops at the first violation. */
 async function drive(w: World, endMs: number, untilEv: number | undefined): Promise<void> {
   const { sched, nodes, ghost } = w;
+  const voters = nodes.map((n) => ({
+    id: n.id,
+    termAt: (i: number) => n.synced.termAt(i),
+    get snapIndex() {
+      return n.synced.snapshot.index;
+    },
+  }));
   await settle(nodes);
   for (;;) {
     if (untilEv !== undefined && sched.eventCount >= untilEv) return;
@@ -171,6 +178,8 @@ async function drive(w: World, endMs: number, untilEv: number | undefined): Prom
     sched.step();
     if (nodes.some((n) => n.busy)) await settle(nodes);
     for (const n of nodes) n.check();
+    ghost.checkAcks();
+    ghost.commitQuorum(voters);
     if (sched.eventCount >= MAX_EVENTS) {
       ghost.fail(
         'BUDGET',

@@ -1,61 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { NodeClock } from '../../sim/clock.ts';
-import { Prng } from '../../sim/prng.ts';
-import { Scheduler } from '../../sim/queue.ts';
-import { Ghost, type Violation } from '../../sim/raft/ghost.ts';
-import { SimRaftNode, WAL_DIR } from '../../sim/raft/node.ts';
+import type { Ghost, Violation } from '../../sim/raft/ghost.ts';
+import { WAL_DIR } from '../../sim/raft/node.ts';
 import { readWalView, viewLastIndex } from '../../sim/raft/wal-view.ts';
-import type { Wire } from '../../sim/raft/wire.ts';
-import { settle } from '../../sim/raft/world.ts';
 import { Wal } from '../../src/raft/wal/wal.ts';
 import { isSealError } from '../../src/util/errors.ts';
+import { oneNode, SEGMENT_BYTES } from './raft-one-node.ts';
 
 // I20, second half: damage in synced data is a startup refusal, never a silent cut. A
 // one-voter simulated node writes enough through the real WAL to close segments; a bit flip
 // at rest in a closed segment must make recovery refuse with a typed error, and the simulated
 // node must report it as I20 and stay down rather than start on a shortened log.
 
-const SEGMENT_BYTES = 1024;
-
 function violationOf(g: Ghost): Violation | undefined {
   return g.violation;
-}
-
-function oneNode() {
-  const sched = new Scheduler();
-  const ghost = new Ghost(() => sched.eventCount);
-  const replies: { to: number; w: Wire }[] = [];
-  const node = new SimRaftNode(
-    1,
-    { voters: ['1'], learners: [] },
-    {
-      sched,
-      clock: new NodeClock(sched, 1),
-      send: (_from, to, w) => replies.push({ to, w }),
-      ghost,
-      jitter: new Prng(1),
-      disk: new Prng(2),
-      salt: new Prng(3),
-      maxFsyncMs: 3,
-      segmentBytes: SEGMENT_BYTES,
-      snapEvery: 0,
-      snapRetain: 0,
-      bug: undefined,
-      log: () => {},
-      diskFault: () => undefined,
-      onDeath: (_n, verb, detail) => assert.fail(`unexpected ${verb} ${detail}`),
-    },
-  );
-  const run = async (untilMs: number): Promise<void> => {
-    await settle([node]);
-    while ((sched.nextTimeMs() ?? Number.POSITIVE_INFINITY) <= untilMs) {
-      sched.step();
-      await settle([node]);
-      node.check();
-    }
-  };
-  return { sched, ghost, node, replies, run };
 }
 
 describe('WAL recovery of a simulated node (I20)', () => {

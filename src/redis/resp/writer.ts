@@ -8,7 +8,6 @@ export interface ReplyWriterOptions {
   zeroCopyThreshold?: number;
 }
 
-const CRLF = 0x0a0d; // little-endian u16 of "\r\n"
 const MAX_INT64 = 2n ** 63n - 1n;
 const MIN_INT64 = -(2n ** 63n);
 
@@ -194,8 +193,9 @@ export class ReplyWriter {
   }
 
   private crlf(): void {
-    this.cur.writeUInt16LE(CRLF, this.pos);
-    this.pos += 2;
+    // Two plain stores: ensure() already made room, so writeUInt16LE's checks are redundant.
+    this.cur[this.pos++] = 0x0d;
+    this.cur[this.pos++] = 0x0a;
   }
 
   private ensure(n: number): void {

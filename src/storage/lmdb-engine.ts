@@ -1,7 +1,11 @@
 /**
- * The embedded default Engine on lmdb (lmdb-js). One environment, one named
- * sub-database per namespace plus a staging sub-database per namespace used
- * only while a restore streams in.
+ * The embedded default Engine on lmdb (lmdb-js). One environment with two
+ * sets of sub-databases, one per namespace each: the active set holds the
+ * store, the other one receives a restore while it streams in. A one-row
+ * control database names the active set, so a restore becomes visible by
+ * flipping that row in one small transaction: no copy of the whole store
+ * inside one long synchronous transaction callback, which stalled the node's
+ * event loop for seconds on large stores.
  *
  * Writes use only async `transaction()` callbacks. A `transactionSync()` (and
  * the `putSync`/`clearSync` shortcuts that open one outside a transaction)
@@ -27,6 +31,9 @@ type Db = Database<Uint8Array, Uint8Array>;
 
 const DB_OPTIONS = { keyEncoding: 'binary', encoding: 'binary', compression: false } as const;
 const STAGE_ROWS_PER_TXN = 1024;
+const ACTIVE_SET_KEY = Uint8Array.of(0x61); // 'a'
+/** Sub-database names of set 0 (also the names of stores made before sets existed) and set 1. */
+const SET_NAMES = [(ns: Namespace) => ns, (ns: Namespace) => `~staging~${ns}`] as const;
 
 /** Where a test may inject a crash: after a commit is visible, before it is flushed. */
 export type LmdbFaultPoint = 'before-flush';
@@ -96,8 +103,9 @@ function getFrom(db: Db, key: Uint8Array, txn: Transaction | undefined): Uint8Ar
 
 export class LmdbEngine implements Engine {
   readonly #root: RootDatabase<Uint8Array, Uint8Array>;
-  readonly #dbs: ReadonlyMap<Namespace, Db>;
-  readonly #staging: ReadonlyMap<Namespace, Db>;
+  readonly #sets: readonly [ReadonlyMap<Namespace, Db>, ReadonlyMap<Namespace, Db>];
+  readonly #control: Db;
+  #active: 0 | 1;
   readonly #snapshots = new Set<LmdbSnapshot>();
   readonly #faultHook: ((point: LmdbFaultPoint) => void) | undefined;
   #closed = false;
@@ -117,12 +125,12 @@ export class LmdbEngine implements Engine {
       // resolves, so nothing a caller acknowledges depends on the overlap.
       overlappingSync: true,
     });
-    this.#dbs = new Map(
-      NAMESPACES.map((ns) => [ns, this.#root.openDB<Uint8Array, Uint8Array>(ns, DB_OPTIONS)]),
-    );
-    this.#staging = new Map(
-      NAMESPACES.map((ns) => [ns, this.#root.openDB<Uint8Array, Uint8Array>(`~staging~${ns}`, DB_OPTIONS)]),
-    );
+    const openSet = (name: (ns: Namespace) => string) =>
+      new Map(NAMESPACES.map((ns) => [ns, this.#root.openDB<Uint8Array, Uint8Array>(name(ns), DB_OPTIONS)]));
+    this.#sets = [openSet(SET_NAMES[0]), openSet(SET_NAMES[1])];
+    this.#control = this.#root.openDB<Uint8Array, Uint8Array>('~control~', DB_OPTIONS);
+    const flag = this.#control.get(asBuffer(ACTIVE_SET_KEY));
+    this.#active = flag !== undefined && flag[0] === 1 ? 1 : 0;
   }
 
   get(ns: Namespace, key: Uint8Array): Uint8Array | undefined {
@@ -155,7 +163,7 @@ export class LmdbEngine implements Engine {
 
   snapshot(): Snapshot {
     this.#checkOpen();
-    const snap = new LmdbSnapshot(this.#dbs, this.#root.useReadTransaction(), (s) =>
+    const snap = new LmdbSnapshot(this.#sets[this.#active], this.#root.useReadTransaction(), (s) =>
       this.#snapshots.delete(s),
     );
     this.#snapshots.add(snap);
@@ -172,15 +180,14 @@ export class LmdbEngine implements Engine {
       throw e;
     }
     this.#checkOpen();
-    // One transaction: readers see either the old store or the new one.
+    // The flip is one transaction: readers see either the old store or the
+    // new one, and a crash before the flush reopens on one of the two intact
+    // sets (the old one is cleared only after the flip is durable).
+    const next = this.#active === 0 ? 1 : 0;
     await this.#root.transaction(() => {
-      for (const ns of NAMESPACES) {
-        const live = this.#db(ns);
-        const stale = [...live.getKeys({})];
-        for (const key of stale) live.removeSync(key);
-        for (const e of this.#staging.get(ns)!.getRange({})) live.putSync(e.key, e.value);
-      }
+      this.#control.putSync(asBuffer(ACTIVE_SET_KEY), asBuffer(Uint8Array.of(next)));
     });
+    this.#active = next;
     await this.#flush();
     await this.#clearStaging();
   }
@@ -193,11 +200,12 @@ export class LmdbEngine implements Engine {
   }
 
   async #stage(rows: AsyncIterable<NamespacedRow>): Promise<void> {
+    const staging = this.#sets[this.#active === 0 ? 1 : 0];
     let pending: NamespacedRow[] = [];
     const commit = async (chunk: NamespacedRow[]) => {
       if (chunk.length === 0) return;
       await this.#root.transaction(() => {
-        for (const r of chunk) this.#staging.get(r.ns)!.putSync(asBuffer(r.key), asBuffer(r.value));
+        for (const r of chunk) staging.get(r.ns)!.putSync(asBuffer(r.key), asBuffer(r.value));
       });
     };
     for await (const row of rows) {
@@ -212,7 +220,7 @@ export class LmdbEngine implements Engine {
   }
 
   async #clearStaging(): Promise<void> {
-    for (const db of this.#staging.values()) await db.clearAsync();
+    for (const db of this.#sets[this.#active === 0 ? 1 : 0].values()) await db.clearAsync();
   }
 
   /** Durability step: resolves once every commit so far is on stable storage. */
@@ -222,7 +230,7 @@ export class LmdbEngine implements Engine {
   }
 
   #db(ns: Namespace): Db {
-    return this.#dbs.get(ns)!;
+    return this.#sets[this.#active].get(ns)!;
   }
 
   #checkOpen(): void {

@@ -121,3 +121,72 @@ test('lmdb: kill -9 after acknowledged synced writes loses none of them', async 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('lmdb: a restore flips the active set durably; a second restore flips back; reopen keeps the last', async () => {
+  const dir = tempDir();
+  const rowsOf = async function* (n: number, tag: number) {
+    for (let i = 0; i < n; i++)
+      yield { ns: 'mvcc' as const, key: u64be(BigInt(i)), value: Uint8Array.of(tag) };
+  };
+  try {
+    const e = openLmdbEngine(dir);
+    await e.write(new WriteBatch().put('mvcc', Uint8Array.of(0xee), Uint8Array.of(1)), { sync: true });
+    const before = e.snapshot();
+    await e.replaceAll(rowsOf(3000, 7));
+    assert.equal(e.get('mvcc', Uint8Array.of(0xee)), undefined, 'the old store is gone');
+    assert.deepEqual(e.get('mvcc', u64be(2999n)), Uint8Array.of(7));
+    assert.deepEqual(
+      before.get('mvcc', Uint8Array.of(0xee)),
+      Uint8Array.of(1),
+      'a pinned snapshot keeps the old set',
+    );
+    before.close();
+    await e.replaceAll(rowsOf(10, 9));
+    assert.equal(e.get('mvcc', u64be(2999n)), undefined);
+    assert.deepEqual(
+      [...e.range('mvcc')].map((r) => readU64be(r.key, 0)),
+      Array.from({ length: 10 }, (_, i) => BigInt(i)),
+    );
+    await e.replaceAll(rowsOf(5, 3));
+    await e.close();
+    const again = openLmdbEngine(dir);
+    assert.equal([...again.range('mvcc')].length, 5);
+    assert.deepEqual(again.get('mvcc', u64be(4n)), Uint8Array.of(3));
+    await again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('lmdb: a crash at the restore flip reopens on exactly one whole set, old or new', async () => {
+  const dir = tempDir();
+  let armed = false;
+  try {
+    const e = openLmdbEngine(dir, {
+      faultHook: (point) => {
+        if (armed && point === 'before-flush') throw new Error('crash before flush');
+      },
+    });
+    const old = new WriteBatch();
+    for (let i = 0; i < 100; i++) old.put('mvcc', u64be(BigInt(i)), Uint8Array.of(1));
+    await e.write(old, { sync: true });
+    armed = true;
+    const rows = async function* () {
+      for (let i = 0; i < 200; i++)
+        yield { ns: 'mvcc' as const, key: u64be(BigInt(i)), value: Uint8Array.of(2) };
+    };
+    await assert.rejects(e.replaceAll(rows()), /crash before flush/);
+    await e.close();
+    const again = openLmdbEngine(dir);
+    const tags = new Set([...again.range('mvcc')].map((r) => r.value[0]));
+    const count = [...again.range('mvcc')].length;
+    assert.equal(tags.size, 1, 'never a mix of the two sets');
+    assert.ok(
+      (tags.has(1) && count === 100) || (tags.has(2) && count === 200),
+      `got ${count} rows of ${[...tags]}`,
+    );
+    await again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -8,10 +8,17 @@ export interface GcOptions {
   nowMs: () => number;
   /** Versions older than this much history behind the newest commit are collected. */
   retentionMs: number;
+  /** Versions examined per slice (default 4096). */
+  sliceRows?: number;
 }
 
 /** Expiry decisions lag the wall clock by this much, so a reader whose clock is a little behind never misses a live value. */
 const EXPIRY_MARGIN_MS = 5000;
+
+/** Versions examined per slice; each slice is one batch, then the event loop gets a turn. */
+const SLICE_ROWS = 4096;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * One MVCC garbage-collection pass of this replica's store. Transaction bodies
@@ -19,13 +26,30 @@ const EXPIRY_MARGIN_MS = 5000;
  * looks only at the newest version, so no read needs versions older than the
  * retention point; GC is local to each replica and never changes what a read
  * at or after it returns.
+ *
+ * The pass walks the key space in slices with a turn of the event loop in
+ * between: a single synchronous sweep of a million keys held the node's
+ * ticks and sockets for seconds.
  */
 export async function collectGarbage(o: GcOptions): Promise<number> {
   const retentionTs = o.lastCommitTs() - (BigInt(o.retentionMs) << 16n);
   if (retentionTs <= 0n) return 0;
-  const batch = o.mvcc.batch();
-  const removed = o.mvcc.gc(batch, { retentionTs, nowMs: BigInt(o.nowMs() - EXPIRY_MARGIN_MS) });
-  if (removed > 0) await o.mvcc.commit(batch, { sync: false });
+  const nowMs = BigInt(o.nowMs() - EXPIRY_MARGIN_MS);
+  let removed = 0;
+  let start: Uint8Array | undefined;
+  do {
+    const batch = o.mvcc.batch();
+    const slice = o.mvcc.gcSlice(batch, {
+      retentionTs,
+      nowMs,
+      maxRows: o.sliceRows ?? SLICE_ROWS,
+      ...(start === undefined ? {} : { start }),
+    });
+    if (slice.removed > 0) await o.mvcc.commit(batch, { sync: false });
+    removed += slice.removed;
+    start = slice.next;
+    if (start !== undefined) await nextTurn();
+  } while (start !== undefined);
   return removed;
 }
 

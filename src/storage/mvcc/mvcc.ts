@@ -72,6 +72,17 @@ export interface GcOptions {
   /** Optional user-key range [start, end) to collect. */
   start?: Uint8Array;
   end?: Uint8Array;
+  /**
+   * Stop after about this many versions (at a user-key boundary) and report
+   * where to resume, so a large store is collected in slices.
+   */
+  maxRows?: number;
+}
+
+export interface GcSlice {
+  removed: number;
+  /** The user key to pass as `start` of the next slice; undefined when the range is done. */
+  next: Uint8Array | undefined;
 }
 
 /**
@@ -221,16 +232,25 @@ export class Mvcc {
    * Returns the number of versions removed.
    */
   gc(batch: MvccBatch, opts: GcOptions): number {
+    return this.gcSlice(batch, opts).removed;
+  }
+
+  /** One slice of gc(): at most about `opts.maxRows` versions, ending at a user-key boundary. */
+  gcSlice(batch: MvccBatch, opts: GcOptions): GcSlice {
     checkTimestamp(opts.retentionTs);
+    const maxRows = opts.maxRows ?? Number.POSITIVE_INFINITY;
     let removed = 0;
+    let rows = 0;
     let current: Uint8Array | undefined;
     let keptBoundary = false;
     for (const row of this.#engine.range('mvcc', engineBounds(opts.start, opts.end))) {
       const { userKey, commitTs } = decodeEngineKey(row.key);
       if (current === undefined || compareBytes(current, userKey) !== 0) {
+        if (rows >= maxRows) return { removed, next: userKey };
         current = userKey;
         keptBoundary = false;
       }
+      rows++;
       if (commitTs > opts.retentionTs) continue;
       if (keptBoundary) {
         batch.removeVersion(row.key);
@@ -243,7 +263,7 @@ export class Mvcc {
         removed++;
       }
     }
-    return removed;
+    return { removed, next: undefined };
   }
 
   getRaw(ns: RawNamespace, key: Uint8Array, view?: ReadView): Uint8Array | undefined {

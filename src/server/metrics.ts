@@ -252,6 +252,11 @@ export class NodeMetrics {
       'sealkv_redis_command_duration_seconds',
       'Redis command latency from parse to reply, by command name.',
       stats,
+      () => {
+        stats.clear();
+        errored.length = 0;
+        this.statsByName.clear();
+      },
     );
     // TalliedHistogram has the shape the registry reads (name, help, type, get…), not prom-client's class.
     this.registry.registerMetric(histogram as unknown as Histogram);
@@ -376,7 +381,13 @@ class TalliedHistogram {
     readonly name: string,
     readonly help: string,
     private readonly stats: ReadonlyMap<string, CommandStats>,
+    private readonly onReset: () => void,
   ) {}
+
+  /** Registry.resetMetrics(): forgets every command's tallies (the counters reset themselves). */
+  reset(): void {
+    this.onReset();
+  }
 
   /** The form Registry.metrics() renders: bucket bounds as `le`, the command as a shared label. */
   async getForPromString(): Promise<{

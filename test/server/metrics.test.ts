@@ -241,6 +241,28 @@ describe('command metrics', () => {
     );
   });
 
+  test('resetting the registry clears the command series like prom-client metrics, then counts afresh', async () => {
+    const m = new NodeMetrics({ raft: () => undefined });
+    const eager = new EagerCommandMetrics((n) => m.commandLabel(n));
+    const both = (name: string, seconds: number, error: boolean): void => {
+      m.observeCommand(name, seconds, error);
+      eager.observe(name, seconds, error);
+    };
+    both('get', 0.001, false);
+    both('set', 0.2, true);
+    await m.render();
+    both('get', 0.003, true);
+    m.registry.resetMetrics();
+    eager.registry.resetMetrics();
+    assert.equal(commandLines((await m.render()).body), commandLines(await eager.registry.metrics()));
+    both('zadd', 0.0004, false);
+    both('get', 0.02, true);
+    const text = (await m.render()).body;
+    assert.equal(commandLines(text), commandLines(await eager.registry.metrics()));
+    assert.equal(sample(text, 'sealkv_redis_commands_total{command="get"}'), 1);
+    assert.equal(sample(text, 'sealkv_redis_commands_total{command="set"}'), undefined);
+  });
+
   test('a non-finite duration is refused as prom-client refuses it', () => {
     const m = new NodeMetrics({ raft: () => undefined });
     assert.throws(() => m.observeCommand('get', Number.NaN, false), TypeError);

@@ -65,7 +65,11 @@ export class LocalSnapshots {
       return;
     }
     const meta: SnapshotMeta = { index, term, conf: this.membership.at(index) };
-    await this.wal.writeSnapshotStream(meta, chunks);
+    if ((await this.wal.writeSnapshotStream(meta, chunks)) === undefined) {
+      // A snapshot from the leader covering this one was installed while it was written.
+      this.job = false;
+      return;
+    }
     this.ready = meta;
     this.host.wake();
   }

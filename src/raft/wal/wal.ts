@@ -272,24 +272,40 @@ export class Wal {
    * counts only once a marker naming it is in the WAL (save with `snapshot`).
    */
   async writeSnapshotFile(snap: Snapshot): Promise<void> {
-    await this.writeSnapshotStream(snap.meta, once(snap.data));
+    await this.writeSnapshot(snap.meta, once(snap.data), {}, false);
   }
 
   /**
-   * writeSnapshotFile from a stream, with one bounded write buffer whatever the image's size.
-   * A failing source leaves the WAL usable (its temporary file is dropped at the next purge
-   * or startup); a failing disk makes it unusable, as every WAL I/O error does.
+   * writeSnapshotFile from a stream, with one bounded write buffer whatever the image's size;
+   * resolves with the image's length. A failing source leaves the WAL usable (its temporary
+   * file is dropped at the next purge or startup); a failing disk makes it unusable, as every
+   * WAL I/O error does. Resolves with undefined, publishing nothing, if a newer snapshot's
+   * marker was saved meanwhile: its purge may already have removed the temporary file.
    */
-  async writeSnapshotStream(
+  writeSnapshotStream(
     meta: SnapshotMeta,
     chunks: AsyncIterable<Uint8Array>,
     opts: { maxBytes?: number } = {},
-  ): Promise<number> {
+  ): Promise<number | undefined> {
+    return this.writeSnapshot(meta, chunks, opts, true);
+  }
+
+  private async writeSnapshot(
+    meta: SnapshotMeta,
+    chunks: AsyncIterable<Uint8Array>,
+    opts: { maxBytes?: number },
+    dropIfSuperseded: boolean,
+  ): Promise<number | undefined> {
     this.ensureUsable();
     const name = snapFileName(meta.index, meta.term);
     const tmp = joinPath(this.dir, `${name}.tmp`);
     const io = <T>(op: string, path: string, fn: () => Promise<T>) => this.io(op, path, fn);
     const bytes = await writeSnapshotStream(this.disk, tmp, meta, chunks, { io, ...opts });
+    // Checked right before the rename is issued: a marker queued later purges only the renamed file.
+    if (dropIfSuperseded && meta.index < this.queuedSnapIndex) {
+      await this.disk.unlink(tmp).catch(() => {});
+      return undefined;
+    }
     await this.publishSnapshotFile(tmp, meta);
     return bytes;
   }
@@ -497,7 +513,8 @@ export class Wal {
       // Newer files may belong to a snapshot being written right now.
       if (parsed === undefined || parsed.index >= i) continue;
       const path = joinPath(this.dir, name);
-      await this.io('unlink', path, () => this.disk.unlink(path));
+      // A superseded snapshot job may delete its own temporary file concurrently.
+      await this.io('unlink', path, () => this.disk.unlink(path).catch(ignoreEnoent));
       this.durableSnapFiles.delete(name);
       removed = true;
     }
@@ -535,6 +552,10 @@ export class Wal {
     this.group.done?.reject(e);
     this.group.done = undefined;
   }
+}
+
+function ignoreEnoent(e: unknown): void {
+  if (errnoOf(e) !== 'ENOENT') throw e;
 }
 
 async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {

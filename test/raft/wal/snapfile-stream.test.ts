@@ -188,4 +188,29 @@ describe('snapshot files: streaming', () => {
     await writeSnapshotStream(disk, other, meta(8), pieces(data, [300]));
     await rejectsCorrupt(wal.adoptSnapshotFile(other, meta(9)));
   });
+
+  test('a snapshot superseded by a newer marker while it streamed is dropped, not published', async () => {
+    const disk = new SimDisk();
+    const { wal } = await Wal.open(disk, { dir: DIR });
+    await wal.save(hs(2, 0), [], { sync: true });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    async function* slow(): AsyncGenerator<Uint8Array> {
+      yield new Uint8Array(5_000).fill(1);
+      await gate;
+      yield new Uint8Array(5_000).fill(2);
+    }
+    const old = wal.writeSnapshotStream(meta(3), slow());
+    await wal.writeSnapshotStream(meta(10), pieces(image(1_000, 4), [100]));
+    await wal.save(hs(2, 10), [], { sync: true, snapshot: { meta: meta(10), mode: 'install' } });
+    release();
+    assert.equal(await old, undefined);
+    assert.deepEqual(
+      (await disk.list(DIR)).filter((n) => n.startsWith('snap-')),
+      [snapFileName(10, 2)],
+    );
+    await wal.save(hs(2, 10), [], { sync: true });
+  });
 });

@@ -82,6 +82,8 @@ export class KvBackend implements Backend {
 class CommandView implements CommandTx {
   readonly nowMs: number;
   private readonly writes = new Map<string, KeyRecord | null>();
+  /** The key bytes of each write, so commit() need not re-encode the map's string keys. */
+  private readonly writeKeys = new Map<string, Buffer>();
   private flushed = false;
 
   constructor(
@@ -105,16 +107,21 @@ class CommandView implements CommandTx {
   }
 
   put(key: Buffer, rec: KeyRecord): void {
-    this.writes.set(key.toString('latin1'), rec);
+    const k = key.toString('latin1');
+    this.writes.set(k, rec);
+    this.writeKeys.set(k, key);
   }
 
   del(key: Buffer): void {
-    this.writes.set(key.toString('latin1'), null);
+    const k = key.toString('latin1');
+    this.writes.set(k, null);
+    this.writeKeys.set(k, key);
   }
 
   flushAll(): void {
     this.flushed = true;
     this.writes.clear();
+    this.writeKeys.clear();
   }
 
   keysAfter(after: Buffer | undefined, limit: number): Buffer[] {
@@ -129,7 +136,7 @@ class CommandView implements CommandTx {
   commit(): void {
     if (this.flushed) this.tx.flush();
     for (const [k, w] of this.writes) {
-      const key = Buffer.from(k, 'latin1');
+      const key = this.writeKeys.get(k) ?? Buffer.from(k, 'latin1');
       if (w === null) this.tx.del(key);
       else this.tx.put(key, encodeValue(w.value), BigInt(w.expireAtMs));
     }

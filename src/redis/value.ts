@@ -100,11 +100,16 @@ function malformed(detail: string) {
 }
 
 export function encodeValue(v: RedisValue): Buffer {
+  if (v.type === 'string') {
+    // The common case (every SET) without the part list of Writer.
+    const out = Buffer.allocUnsafe(1 + v.data.length);
+    out[0] = TAG.string;
+    out.set(v.data, 1);
+    return out;
+  }
   const w = new Writer();
   w.u8(TAG[v.type]);
   switch (v.type) {
-    case 'string':
-      return Buffer.concat([w.done(), v.data]);
     case 'list':
       w.u32(v.items.length);
       for (const it of v.items) w.bytes(it);

@@ -90,13 +90,13 @@ export class WriteBatch {
     if (!(value instanceof Uint8Array)) {
       throw sealError(Err.InvalidArgument, 'batch value must be a Uint8Array', { ns });
     }
-    this.#ops.push({ kind: 'put', ns, key: key.slice(), value: value.slice() });
+    this.#ops.push({ kind: 'put', ns, key: copy(key), value: copy(value) });
     return this;
   }
 
   delete(ns: Namespace, key: Uint8Array): this {
     checkKey(ns, key);
-    this.#ops.push({ kind: 'delete', ns, key: key.slice() });
+    this.#ops.push({ kind: 'delete', ns, key: copy(key) });
     return this;
   }
 
@@ -107,6 +107,11 @@ export class WriteBatch {
   get size(): number {
     return this.#ops.length;
   }
+}
+
+/** A real copy even for a Buffer, whose own slice() is a view. */
+function copy(b: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(b);
 }
 
 export function isNamespace(name: string): name is Namespace {

@@ -190,3 +190,14 @@ test('lmdb: a crash at the restore flip reopens on exactly one whole set, old or
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a batch copies Buffer keys and values too (Buffer#slice is a view)', () => {
+  const key = Buffer.from('key');
+  const value = Buffer.from('value');
+  const batch = new WriteBatch().put('mvcc', key, value);
+  key.fill(0x7a);
+  value.fill(0x7a);
+  const op = batch.ops[0]!;
+  assert.equal(Buffer.from(op.key).toString(), 'key');
+  assert.ok(op.kind === 'put' && Buffer.from(op.value).toString() === 'value');
+});

@@ -95,7 +95,8 @@ class CommandView implements CommandTx {
   }
 
   get(key: Buffer): KeyRecord | undefined {
-    const w = this.writes.get(key.toString('latin1'));
+    // Most commands read before they write: no key string needed then.
+    const w = this.writes.size === 0 ? undefined : this.writes.get(key.toString('latin1'));
     if (w !== undefined) return w ?? undefined;
     if (this.flushed) return undefined;
     const v = this.tx.get(key);

@@ -27,6 +27,7 @@ const BUGS: Record<SimModel, readonly SimBug[]> = {
     'snapshot-off-by-one',
     'ack-on-append',
     'read-before-term-commit',
+    'clock-beyond-rho',
   ],
   smoke: ['stale-read'],
 };

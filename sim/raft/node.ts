@@ -44,7 +44,8 @@ export type RaftBug =
   | 'lying-fsync'
   | 'snapshot-off-by-one'
   | 'ack-on-append'
-  | 'read-before-term-commit';
+  | 'read-before-term-commit'
+  | 'clock-beyond-rho';
 
 export interface NodeEnv {
   readonly sched: Scheduler;
@@ -63,6 +64,10 @@ export interface NodeEnv {
   readonly snapEvery: number;
   /** Entries kept in memory before a local snapshot's index when compacting. */
   readonly snapRetain: number;
+  /** Share of reads a leader tries to serve on its lease (0 = lease reads off). */
+  readonly leaseShare: number;
+  /** Draws which reads try the lease. */
+  readonly lease: Prng;
   readonly bug: RaftBug | undefined;
   readonly log: (node: SimRaftNode, text: string) => void;
   /** An injected disk error for this operation (EIO, ENOSPC), or undefined. */
@@ -80,6 +85,8 @@ const enc = new TextEncoder();
 const RESOLVED = Promise.resolve();
 
 interface PendingRead {
+  /** Served on the leader's lease: re-checked after reading the FSM (P34). */
+  readonly lease: boolean;
   readonly client: number;
   readonly reqId: number;
   readonly cmd: KvCmd;
@@ -147,6 +154,9 @@ export class SimRaftNode {
     snapSent: 0,
     snapInstalled: 0,
     snapRecovered: 0,
+    leaseReads: 0,
+    leaseRefused: 0,
+    leaseLapsed: 0,
   };
 
   constructor(
@@ -283,6 +293,7 @@ export class SimRaftNode {
       storage: this.storage,
       rand: () => jitter.float(),
       now: () => this.env.clock.nowMs(),
+      leaseReads: this.env.leaseShare > 0,
       applied: si,
     });
     const r = state.repaired;
@@ -384,6 +395,9 @@ export class SimRaftNode {
       'snap.sent': t.snapSent,
       'snap.installed': t.snapInstalled,
       'snap.recovered': t.snapRecovered,
+      'lease.served': t.leaseReads,
+      'lease.refused': t.leaseRefused,
+      'lease.lapsed': t.leaseLapsed,
     };
   }
 
@@ -441,7 +455,7 @@ export class SimRaftNode {
     }
     if (isRead) {
       // Every arrival (retries included) is its own read with its own floor (I15).
-      const read = { client, reqId, cmd, floor: this.env.ghost.maxCommit };
+      const read = { client, reqId, cmd, floor: this.env.ghost.maxCommit, lease: false };
       if (this.env.bug === 'read-before-term-commit') {
         // The self-test bug answers at the local commit index, skipping ReadIndex.
         this.readAnswered(this.core.raft.log.committed);
@@ -449,9 +463,9 @@ export class SimRaftNode {
         this.serveReads();
         return;
       }
-      const key = `${client}:${reqId}:${++this.readSeq}`;
-      this.reads.set(key, read);
-      this.core.readIndex(enc.encode(key));
+      const share = this.env.leaseShare;
+      if (share > 0 && (share >= 1 || this.env.lease.chance(share)) && this.leaseRead(read)) return;
+      this.readIndex(read);
     } else {
       const cached = this.fsm.cached(client, reqId);
       if (cached !== undefined) {
@@ -468,6 +482,47 @@ export class SimRaftNode {
         this.redirect(client, reqId);
       }
     }
+  }
+
+  private readIndex(read: PendingRead): void {
+    const key = `${read.client}:${read.reqId}:${++this.readSeq}`;
+    this.reads.set(key, { ...read, lease: false });
+    this.core.readIndex(enc.encode(key));
+  }
+
+  /** Serves the read at the commit index if the lease holds; false: use ReadIndex instead. */
+  private leaseRead(read: PendingRead): boolean {
+    let index: number;
+    try {
+      index = this.core.leaseRead();
+    } catch (err) {
+      if (!isSealError(err)) throw err;
+      this.totals.leaseRefused++;
+      return false;
+    }
+    this.readAnswered(index);
+    this.serveQueue.push({ index, read: { ...read, lease: true } });
+    this.serveReads();
+    return true;
+  }
+
+  /** Hand leadership to `to` if this node still leads when the request is taken in. */
+  transfer(to: number): void {
+    if (!this.alive) return;
+    const run = (): void => {
+      if (this.core.role !== 'leader') return;
+      try {
+        this.core.transferLeadership(String(to));
+      } catch (err) {
+        if (!isSealError(err)) throw err;
+      }
+    };
+    if (this.paused || this.waiting) {
+      this.inbox.push(run);
+      return;
+    }
+    run();
+    this.pump();
   }
 
   /** I17: a write is acknowledged only by a node that applied the committed entry carrying it. */
@@ -721,10 +776,25 @@ export class SimRaftNode {
         keep.push(q);
         continue;
       }
-      if (q.index < q.read.floor) {
-        this.env.ghost.fail('I15', `n${this.id} read at ${q.index} < max commit ${q.read.floor} at arrival`);
-      }
       const output: KvOutput = this.fsm.read(q.read.cmd);
+      if (q.read.lease && !this.core.leaseValid()) {
+        // The lease ran out while the read waited or was read (P34): confirm by ReadIndex.
+        this.totals.leaseLapsed++;
+        const read = q.read;
+        this.inbox.push(() => {
+          if (this.core.role === 'leader') this.readIndex(read);
+          else this.redirect(read.client, read.reqId);
+        });
+        continue;
+      }
+      if (q.read.lease) this.totals.leaseReads++;
+      if (q.index < q.read.floor) {
+        const how = q.read.lease ? 'lease read' : 'read';
+        this.env.ghost.fail(
+          'I15',
+          `n${this.id} ${how} at ${q.index} < max commit ${q.read.floor} at arrival`,
+        );
+      }
       this.env.send(this.id, q.read.client, { t: 'resp', reqId: q.read.reqId, output });
     }
     this.serveQueue = keep;

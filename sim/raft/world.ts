@@ -14,6 +14,7 @@ import { streamFor } from '../prng.ts';
 import { Scheduler } from '../queue.ts';
 import type { SeedResult } from '../run.ts';
 import { failLine, faultLine, fmtEv, fmtTime, passLine, statusLine, Trace } from '../trace.ts';
+import { drawActionPlan, LeaderActions } from './actions.ts';
 import { RaftClient } from './client.ts';
 import { describePlan, drawProcFaultPlan, drawSnapPlan, ProcChaos } from './faults.ts';
 import { Ghost } from './ghost.ts';
@@ -28,7 +29,10 @@ export interface RaftRunOptions {
   readonly bug?: RaftBug;
 }
 
+/** Clock-rate error of every node; the core's lease assumes ρ = 1% (its default), so this is within. */
 const CLOCK_RHO_PPM = 1000;
+/** Only in the labelled negative run: each server runs 65% slow or fast, far beyond that ρ. */
+const SLOW_BEYOND_RHO = 0.35;
 /** I21 asks for ≥ 6 election timeouts after the faults stop. */
 const SETTLE_MS = 6500;
 const STATUS_EVERY_EVENTS = 1000;
@@ -44,6 +48,7 @@ interface World {
   readonly clients: RaftClient[];
   readonly netChaos: NetChaos<Wire>;
   readonly procChaos: ProcChaos;
+  readonly actions: LeaderActions;
 }
 
 const RESOLVED = Promise.resolve();
@@ -78,6 +83,12 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   const netPlan = drawNetFaultPlan(streamFor(seed, 'net.plan'));
   const procPlan = drawProcFaultPlan(streamFor(seed, 'proc.plan'));
   const snapPlan = drawSnapPlan(streamFor(seed, 'snap.plan'));
+  const actionPlan = drawActionPlan(streamFor(seed, 'action.plan'));
+  // The labelled negative run: clocks far beyond the ρ the lease assumes, every read on the lease.
+  const beyondRho = opts.bug === 'clock-beyond-rho';
+  const leaseShare = beyondRho ? 1 : actionPlan.leaseShare;
+  // Slow clocks rarely win elections; frequent transfers make them lead too.
+  const actions = beyondRho ? { transferEveryMs: 700, leaseShare } : actionPlan;
   const route = new Map<number, (from: number, w: Wire) => void>();
   const nodes: SimRaftNode[] = [];
   const who = (id: number): string => nodes[id - 1]?.label() ?? `c${id}`;
@@ -100,7 +111,13 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   // The fault scheduler needs the nodes and the nodes report deaths to it: bound after both exist.
   let chaos: ProcChaos | undefined;
   for (const id of servers) {
-    const clock = new NodeClock(sched, drawRate(streamFor(seed, `clock.${id}`), CLOCK_RHO_PPM));
+    const rates = streamFor(seed, `clock.${id}`);
+    const rate = beyondRho
+      ? rates.chance(0.5)
+        ? SLOW_BEYOND_RHO
+        : 2 - SLOW_BEYOND_RHO
+      : drawRate(rates, CLOCK_RHO_PPM);
+    const clock = new NodeClock(sched, rate);
     const node = new SimRaftNode(id, conf, {
       sched,
       clock,
@@ -113,6 +130,8 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
       segmentBytes: procPlan.segmentBytes,
       snapEvery: snapPlan.every,
       snapRetain: snapPlan.retain,
+      leaseShare,
+      lease: streamFor(seed, `lease.${id}`),
       bug: opts.bug,
       log: (n, text) => emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} ${n.label()} ${text}`),
       diskFault: (n, op) => chaos?.diskFault(n, op),
@@ -154,10 +173,20 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
     durableQuorum,
   );
   chaos = procChaos;
-  emit(
-    `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} snap=${snapPlan.every}/${snapPlan.retain} drop=${netPlan.rates.dropP.toFixed(3)}`,
+  const leaderActions = new LeaderActions(
+    sched,
+    streamFor(seed, 'actions'),
+    actions,
+    nodes,
+    ghost.leaderOf,
+    (text) => {
+      emit(faultLine(sched.nowMs, sched.eventCount, text));
+    },
   );
-  return { sched, trace, ghost, nodes, clients, netChaos, procChaos };
+  emit(
+    `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} snap=${snapPlan.every}/${snapPlan.retain} transfer/${actions.transferEveryMs}ms lease=${leaseShare} drop=${netPlan.rates.dropP.toFixed(3)}`,
+  );
+  return { sched, trace, ghost, nodes, clients, netChaos, procChaos, actions: leaderActions };
 }
 
 /** Runs events to endMs; checks the ghost invariants after each. Stops at the first violation. */
@@ -220,6 +249,7 @@ function runStats(w: World): Map<string, number> {
     out.set(k, (out.get(k) ?? 0) + v);
   };
   for (const [k, v] of w.procChaos.counts) add(k, v);
+  for (const [k, v] of w.actions.counts) add(k, v);
   for (const n of w.nodes) for (const [k, v] of Object.entries(n.counters())) add(k, v);
   return out;
 }
@@ -238,9 +268,11 @@ export async function runRaftSeed(seed: number, opts: RaftRunOptions = {}): Prom
   for (const c of w.clients) c.start();
   w.netChaos.start();
   w.procChaos.start();
+  w.actions.start();
   w.sched.at(workloadMs, 'chaos.stop', () => {
     w.netChaos.stop();
     w.procChaos.stop();
+    w.actions.stop();
   });
   const endMs = workloadMs + SETTLE_MS;
   await drive(w, endMs, opts.untilEv);

@@ -100,12 +100,25 @@ describe('hidden bug modes fail naming the invariant', () => {
       assert.match(l, /invariant=I17 detail="n\d acked \d+:\d+, which it has not applied/);
   });
 
-  test('I16: a new leader answering reads before its term-start entry commits', async () => {
-    // Seed 3 sends a read to n3 right after it wins term 2, before its no-op commits.
-    const fails = await failLines(['--seed', '3', '--bug', 'read-before-term-commit']);
+  test('I15: lease reads with clocks beyond the assumed drift serve stale data', async () => {
+    // Seed 43: leader n2 runs 65% slow and is paused; n5 wins and commits meanwhile; resumed,
+    // n2 still believes its lease and serves the reads that queued during the pause.
+    const fails = await failLines(['--seed', '43', '--bug', 'clock-beyond-rho']);
     assert.match(
       fails[0] ?? '',
-      /^FAIL seed=0x00000003 ev=\d{7} invariant=I16 detail="n\d answered a read at \d+ as leader t\d+; commit \d+ is t\d+"$/,
+      /^FAIL seed=0x0000002b ev=\d{7} invariant=I15 detail="n\d lease read at \d+ < max commit/,
     );
+  });
+
+  test('I16: a new leader answering reads before its term-start entry commits', async () => {
+    // Seeds 14 and 15 send a read to a leader right after it wins, before its no-op commits.
+    const fails = await failLines(['--seeds', '2', '--start', '14', '--bug', 'read-before-term-commit']);
+    assert.equal(fails.length, 2);
+    for (const l of fails) {
+      assert.match(
+        l,
+        /invariant=I16 detail="n\d answered a read at \d+ as leader t\d+; commit \d+ is t\d+"$/,
+      );
+    }
   });
 });

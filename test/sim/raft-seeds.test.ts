@@ -25,6 +25,11 @@ const MUST_OCCUR = [
   'snap.sent',
   'snap.installed',
   'snap.recovered',
+  'transfer.caught-up',
+  'transfer.any',
+  'transfer.won',
+  'lease.served',
+  'lease.refused',
 ];
 
 test('100 fixed seeds of the raft model pass', async () => {

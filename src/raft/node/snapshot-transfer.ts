@@ -105,6 +105,7 @@ export class SnapshotTransfer {
     if (this.ignored(sm)) {
       // The core answers these from its log alone (P26); the image is not needed.
       await drain(chunks);
+      if (!this.host.running()) throw this.host.stoppedError();
       // A new leader may have rewritten the log meanwhile: the core would then install it.
       if (!this.ignored(sm))
         throw sealError(Err.TransportSnapshot, 'snapshot became needed while skipped; resend', {});

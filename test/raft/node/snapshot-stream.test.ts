@@ -232,6 +232,31 @@ describe('RaftNode: streamed snapshots', () => {
     });
   });
 
+  test('maxSnapshotBytes refuses a larger received image (no staged file is left) until it is raised', async () => {
+    c = new Cluster({ node: { snapshotEvery: 60, snapshotRetain: 5 } });
+    await c.start();
+    await c.waitLeader();
+    await c.waitAllApplied(await c.proposeMany('a', 5, 4));
+    const l0 = c.leader()!;
+    const lagger = c.ids.find((id) => id !== l0.id)!;
+    await c.kill(lagger);
+    const last = await c.proposeMany('b', 80, 8);
+    const l = c.leader()!;
+    await waitFor('compaction past the lagger', () => l.firstIndex > c!.m(lagger).fsm.applied + 1);
+    const lm = c.m(l.id);
+    const restoresBefore = c.m(lagger).fsm.restores;
+    await c.restart(lagger, { maxSnapshotBytes: 100 });
+    await waitFor('a refused transfer', () =>
+      lm.logs.some((s) => s.startsWith('warn snapshot transfer failed') && s.includes('100-byte limit')),
+    );
+    assert.equal(c.m(lagger).fsm.restores, restoresBefore);
+    await waitFor('staged files dropped', () => !snapFiles(c!.m(lagger).dir).some((n) => n.includes('recv')));
+    await c.kill(lagger);
+    await c.restart(lagger);
+    await c.waitAllApplied(last);
+    assert.equal(c.m(lagger).fsm.restores, restoresBefore + 1);
+  });
+
   for (const point of ['snap.afterFile', 'snap.beforeMarker'] as const) {
     test(`a crash at ${point} while installing a received snapshot restarts cleanly and installs it again`, async () => {
       let armed: WalCrashPoint | undefined;

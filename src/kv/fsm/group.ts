@@ -87,8 +87,8 @@ export class ApplyGroup {
     if (applied === undefined) return b;
     const fresh = this.staging.dedupRecords;
     for (const [id, rec] of fresh) {
-      const old = storedDedup(engine, id);
-      if (old !== undefined) b.delete('meta', dedupAtKey(old.appliedAt, id));
+      const oldAt = this.staging.replacedAt(id);
+      if (oldAt !== undefined) b.delete('meta', dedupAtKey(oldAt, id));
       b.put('meta', dedupKey(id), encodeDedup(rec));
       b.put('meta', dedupAtKey(rec.appliedAt, id), EMPTY);
     }

@@ -40,20 +40,26 @@ function applyOne(
   r: Request,
 ): RequestResult {
   const { requestId, commitTs } = r;
+  // A stored record that aged out of the window is replaced; finish() then
+  // drops its index row without looking it up a second time.
+  let replaces: bigint | undefined;
   if (requestId !== NO_DEDUP) {
-    const prior = staging.pendingDedup(requestId) ?? storedDedup(ctx.engine, requestId);
+    const pending = staging.pendingDedup(requestId);
+    const prior = pending ?? storedDedup(ctx.engine, requestId);
     if (prior !== undefined && prior.appliedAt + ctx.dedupWindow >= index) {
       return { requestId, status: 'duplicate', original: prior.status, appliedAt: prior.appliedAt, commitTs };
     }
+    if (pending === undefined && prior !== undefined) replaces = prior.appliedAt;
   }
   const conflict = firstConflict(ctx.engine, staging, r);
   if (conflict !== undefined) {
     if (requestId !== NO_DEDUP)
-      staging.recordDedup(requestId, { appliedAt: index, status: 'conflict', commitTs });
+      staging.recordDedup(requestId, { appliedAt: index, status: 'conflict', commitTs }, replaces);
     return { requestId, status: 'conflict', commitTs, key: conflict };
   }
   for (const op of r.ops) applyOp(ctx, staging, batch, commitTs, op);
-  if (requestId !== NO_DEDUP) staging.recordDedup(requestId, { appliedAt: index, status: 'ok', commitTs });
+  if (requestId !== NO_DEDUP)
+    staging.recordDedup(requestId, { appliedAt: index, status: 'ok', commitTs }, replaces);
   return { requestId, status: 'ok', commitTs };
 }
 

@@ -28,6 +28,7 @@ const BUGS: Record<SimModel, readonly SimBug[]> = {
     'ack-on-append',
     'read-before-term-commit',
     'clock-beyond-rho',
+    'multi-reads-at-propose',
   ],
   smoke: ['stale-read'],
 };

@@ -1,4 +1,4 @@
-import type { KvCmd, KvInput, KvOutput } from './lincheck/models.ts';
+import type { KvInput, KvOutput } from './lincheck/models.ts';
 import type { RawOp } from './lincheck/types.ts';
 
 /**
@@ -11,14 +11,15 @@ export class ClientHistory {
   readonly retEvById = new Map<number, number>();
 
   record(
-    op: { id: number; client: number; cmd: KvCmd; callMs: number; retMs: number; retEv: number },
+    op: { id: number; client: number; cmd: KvInput; callMs: number; retMs: number; retEv: number },
     outcome: 'ok' | 'unknown',
     output?: KvOutput,
   ): void {
     const base = {
       id: op.id,
       client: op.client,
-      key: op.cmd.key,
+      // A MULTI/EXEC batch spans keys: the checker runs such histories under the whole-map model.
+      key: op.cmd.f === 'multi' ? '*' : op.cmd.key,
       input: op.cmd,
       call: op.callMs,
       ret: op.retMs,

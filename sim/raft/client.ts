@@ -18,11 +18,17 @@ export interface RaftClientConfig {
   readonly stopAtMs: number;
   /** Reads go to a random server instead of the leader (only with the stale-read bug). */
   readonly readAnywhere: boolean;
+  /**
+   * Share of ops that are MULTI/EXEC batches over three registers (0 = none, and the usual
+   * 4 registers and 2 lists). Such a history is checked under the whole-map model,
+   * which is why the key space shrinks with it (raft.md §5, Partitioning).
+   */
+  readonly multiShare: number;
 }
 
 interface InFlight {
   readonly reqId: number;
-  readonly cmd: KvCmd;
+  readonly cmd: KvInput;
   readonly callMs: number;
 }
 
@@ -83,8 +89,10 @@ export class RaftClient {
     return others.length === 0 ? not : this.rand.pick(others);
   }
 
-  private drawCmd(): KvCmd {
+  private drawCmd(): KvInput {
     const value = `c${this.id}-${this.nextReqId}`;
+    const multi = this.cfg.multiShare;
+    if (multi > 0) return this.rand.chance(multi) ? this.drawMulti(value) : this.drawSmall(value);
     if (this.rand.chance(0.3)) {
       const key = `l${this.rand.int(0, 1)}`;
       return this.rand.chance(0.5) ? { f: 'append', key, value } : { f: 'read', key };
@@ -93,12 +101,40 @@ export class RaftClient {
     return this.rand.chance(0.5) ? { f: 'get', key } : { f: 'put', key, value };
   }
 
+  /** One op on the small key space of MULTI/EXEC seeds: registers k0..k2. */
+  private drawSmall(value: string): KvCmd {
+    const key = `k${this.rand.int(0, 2)}`;
+    return this.rand.chance(0.5) ? { f: 'get', key } : { f: 'put', key, value };
+  }
+
+  /**
+   * An atomic batch: read two registers and write both, or read one and write another. No
+   * lists here: the whole-map model would have to try every order of the pending appends.
+   */
+  private drawMulti(value: string): KvInput {
+    const a = `k${this.rand.int(0, 2)}`;
+    const b = `k${(Number(a.slice(1)) + this.rand.int(1, 2)) % 3}`;
+    const cmds: KvCmd[] = this.rand.chance(0.5)
+      ? [
+          { f: 'get', key: a },
+          { f: 'get', key: b },
+          { f: 'put', key: a, value },
+          { f: 'put', key: b, value },
+        ]
+      : [
+          { f: 'get', key: a },
+          { f: 'put', key: b, value },
+        ];
+    return { f: 'multi', cmds };
+  }
+
   private issue(): void {
     if (this.sched.nowMs >= this.cfg.stopAtMs) return;
     const cmd = this.drawCmd();
     const cur: InFlight = { reqId: this.nextReqId++, cmd, callMs: this.sched.nowMs };
     this.current = cur;
-    this.log(`call #${cur.reqId} ${cmd.f} ${cmd.key} -> n${this.target}`);
+    const keys = cmd.f === 'multi' ? cmd.cmds.map((c) => c.key).join(',') : cmd.key;
+    this.log(`call #${cur.reqId} ${cmd.f} ${keys} -> n${this.target}`);
     this.transmit(cur);
     this.afterLocal(this.cfg.timeoutMs, 'client.timeout', () => this.onTimeout(cur));
   }

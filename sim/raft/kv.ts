@@ -2,43 +2,54 @@
 // table so a retried request (same client and request id) takes effect at most once.
 // Its hash is maintained incrementally so the ghost can compare it after every apply (I8).
 
-import type { KvCmd, KvOutput } from '../lincheck/models.ts';
+import type { KvCmd, KvInput, KvOutput } from '../lincheck/models.ts';
 
 /** A client write as carried in a log entry. */
 export interface KvOp {
   readonly client: number;
   readonly reqId: number;
-  readonly cmd: KvCmd;
+  readonly cmd: KvInput;
 }
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Canonical entry payload: `client|reqId|f|key|value`. Values never contain `|`. */
+function encodeCmd(c: KvCmd): string {
+  const value = c.f === 'put' || c.f === 'append' ? c.value : '';
+  return `${c.f}|${c.key}|${value}`;
+}
+
+function decodeCmd(f: string, key: string, value: string): KvCmd {
+  if (f === 'put' || f === 'append') return { f, key, value };
+  return f === 'read' ? { f, key } : { f: 'get', key };
+}
+
+/**
+ * Canonical entry payload: `client|reqId|f|key|value`, or for MULTI/EXEC
+ * `client|reqId|multi|n|f|key|value|…` with n commands. Keys and values never contain `|`.
+ */
 export function encodeOp(op: KvOp): Uint8Array {
   const c = op.cmd;
-  const value = c.f === 'put' || c.f === 'append' ? c.value : '';
-  return enc.encode(`${op.client}|${op.reqId}|${c.f}|${c.key}|${value}`);
+  if (c.f === 'multi') {
+    return enc.encode(`${op.client}|${op.reqId}|multi|${c.cmds.length}|${c.cmds.map(encodeCmd).join('|')}`);
+  }
+  return enc.encode(`${op.client}|${op.reqId}|${encodeCmd(c)}`);
 }
 
 export function decodeOp(data: Uint8Array): KvOp | undefined {
   if (data.length === 0) return undefined;
-  const [client, reqId, f, key, value] = dec.decode(data).split('|') as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  const cmd: KvCmd =
-    f === 'put'
-      ? { f, key, value }
-      : f === 'append'
-        ? { f, key, value }
-        : f === 'read'
-          ? { f, key }
-          : { f: 'get', key };
-  return { client: Number(client), reqId: Number(reqId), cmd };
+  const parts = dec.decode(data).split('|');
+  const client = Number(parts[0]);
+  const reqId = Number(parts[1]);
+  if (parts[2] === 'multi') {
+    const cmds: KvCmd[] = [];
+    for (let k = 0; k < Number(parts[3]); k++) {
+      const at = 4 + 3 * k;
+      cmds.push(decodeCmd(parts[at]!, parts[at + 1]!, parts[at + 2]!));
+    }
+    return { client, reqId, cmd: { f: 'multi', cmds } };
+  }
+  return { client, reqId, cmd: decodeCmd(parts[2]!, parts[3]!, parts[4]!) };
 }
 
 /** 32-bit FNV-1a step over a string, continuing from h. */
@@ -104,7 +115,9 @@ export class KvMachine {
     return this.regs.get(cmd.key) ?? null;
   }
 
-  private exec(cmd: KvCmd): KvOutput {
+  private exec(cmd: KvInput): KvOutput {
+    // MULTI/EXEC: every command runs in one apply, so no other op can land between them.
+    if (cmd.f === 'multi') return cmd.cmds.map((c) => this.exec(c));
     if (cmd.f === 'put') {
       this.regs.set(cmd.key, cmd.value);
       this.keyHash.set(cmd.key, fnv(0x811c9dc5, cmd.value));

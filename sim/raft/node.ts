@@ -28,7 +28,7 @@ import { type CrashOptions, SimDisk, type SimDiskOp } from '../../src/raft/disk/
 import { type RecoveredState, Wal, type WalCrashPoint } from '../../src/raft/wal/wal.ts';
 import { isSealError } from '../../src/util/errors.ts';
 import type { NodeClock } from '../clock.ts';
-import type { KvCmd, KvOutput } from '../lincheck/models.ts';
+import type { KvCmd, KvInput, KvOutput } from '../lincheck/models.ts';
 import type { Prng } from '../prng.ts';
 import type { Scheduler } from '../queue.ts';
 import type { Ghost } from './ghost.ts';
@@ -45,7 +45,8 @@ export type RaftBug =
   | 'snapshot-off-by-one'
   | 'ack-on-append'
   | 'read-before-term-commit'
-  | 'clock-beyond-rho';
+  | 'clock-beyond-rho'
+  | 'multi-reads-at-propose';
 
 export interface NodeEnv {
   readonly sched: Scheduler;
@@ -140,6 +141,8 @@ export class SimRaftNode {
   /** Highest durable term over every life (I3). */
   private durableTermSeen = 0;
   private readonly writers = new Map<string, number>();
+  /** Self-test bug only: the reads of a MULTI/EXEC batch as the leader saw them at propose time. */
+  private readonly earlyReads = new Map<string, KvOutput[]>();
   private reads = new Map<string, PendingRead>();
   private readSeq = 0;
   private serveQueue: { index: number; read: PendingRead }[] = [];
@@ -285,6 +288,7 @@ export class SimRaftNode {
     this.snapping = false;
     this.inbox = [];
     this.writers.clear();
+    this.earlyReads.clear();
     this.reads = new Map();
     this.serveQueue = [];
     const jitter = this.env.jitter;
@@ -443,9 +447,8 @@ export class SimRaftNode {
     this.pump();
   }
 
-  private onRequest(client: number, reqId: number, cmd: KvCmd): void {
-    const isRead = cmd.f === 'get' || cmd.f === 'read';
-    if (isRead && this.env.bug === 'stale-read') {
+  private onRequest(client: number, reqId: number, cmd: KvInput): void {
+    if ((cmd.f === 'get' || cmd.f === 'read') && this.env.bug === 'stale-read') {
       this.env.send(this.id, client, { t: 'resp', reqId, output: this.fsm.read(cmd) });
       return;
     }
@@ -453,7 +456,7 @@ export class SimRaftNode {
       this.redirect(client, reqId);
       return;
     }
-    if (isRead) {
+    if (cmd.f === 'get' || cmd.f === 'read') {
       // Every arrival (retries included) is its own read with its own floor (I15).
       const read = { client, reqId, cmd, floor: this.env.ghost.maxCommit, lease: false };
       if (this.env.bug === 'read-before-term-commit') {
@@ -475,6 +478,13 @@ export class SimRaftNode {
       try {
         this.core.propose(encodeOp({ client, reqId, cmd }));
         this.writers.set(`${client}:${reqId}`, client);
+        if (cmd.f === 'multi' && this.env.bug === 'multi-reads-at-propose') {
+          // The bug reads outside the log, so another write can land between read and write.
+          this.earlyReads.set(
+            `${client}:${reqId}`,
+            cmd.cmds.map((c) => (c.f === 'get' ? this.fsm.read(c) : 'ok')),
+          );
+        }
         // The self-test bug acknowledges a write once it is in the leader's log.
         if (this.env.bug === 'ack-on-append') this.ackWrite(client, reqId, 'ok');
       } catch (err) {
@@ -764,8 +774,10 @@ export class SimRaftNode {
     const key = r === undefined ? undefined : `${r.op.client}:${r.op.reqId}`;
     this.env.ghost.applied(this.id, e.index, bytesHash(e.term, e.data), this.fsm.stateHash(), key, e.term);
     if (r === undefined || key === undefined) return;
-    if (this.writers.delete(key) && this.env.bug !== 'ack-on-append')
-      this.ackWrite(r.op.client, r.op.reqId, r.output);
+    if (!this.writers.delete(key) || this.env.bug === 'ack-on-append') return;
+    const early = this.earlyReads.get(key);
+    this.earlyReads.delete(key);
+    this.ackWrite(r.op.client, r.op.reqId, early ?? r.output);
   }
 
   private serveReads(): void {

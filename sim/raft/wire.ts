@@ -2,11 +2,11 @@
 // and requests and replies between clients and servers.
 
 import type { Message } from '../../src/raft/core/messages.ts';
-import type { KvCmd, KvOutput } from '../lincheck/models.ts';
+import type { KvInput, KvOutput } from '../lincheck/models.ts';
 
 export type Wire =
   | { readonly t: 'raft'; readonly m: Message }
-  | { readonly t: 'req'; readonly reqId: number; readonly cmd: KvCmd }
+  | { readonly t: 'req'; readonly reqId: number; readonly cmd: KvInput }
   | { readonly t: 'resp'; readonly reqId: number; readonly output: KvOutput }
   | { readonly t: 'redirect'; readonly reqId: number; readonly leader: number | undefined };
 
@@ -40,7 +40,10 @@ export function describeRaft(m: Message): string {
 
 export function describeWire(w: Wire): string {
   if (w.t === 'raft') return describeRaft(w.m);
-  if (w.t === 'req') return `req #${w.reqId} ${w.cmd.f} ${w.cmd.key}`;
+  if (w.t === 'req') {
+    const c = w.cmd;
+    return `req #${w.reqId} ${c.f} ${c.f === 'multi' ? c.cmds.map((x) => x.key).join(',') : c.key}`;
+  }
   if (w.t === 'resp') return `resp #${w.reqId}`;
   return `redirect #${w.reqId} leader=${w.leader ?? '-'}`;
 }

@@ -84,6 +84,8 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   const procPlan = drawProcFaultPlan(streamFor(seed, 'proc.plan'));
   const snapPlan = drawSnapPlan(streamFor(seed, 'snap.plan'));
   const actionPlan = drawActionPlan(streamFor(seed, 'action.plan'));
+  // A quarter of the seeds run MULTI/EXEC batches (a fifth of their ops) on a smaller key space.
+  const multiShare = streamFor(seed, 'workload.plan').chance(0.25) ? 0.2 : 0;
   // The labelled negative run: clocks far beyond the ρ the lease assumes, every read on the lease.
   const beyondRho = opts.bug === 'clock-beyond-rho';
   const leaseShare = beyondRho ? 1 : actionPlan.leaseShare;
@@ -152,6 +154,7 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
       maxThinkMs: 30,
       stopAtMs: workloadMs,
       readAnywhere: opts.bug === 'stale-read',
+      multiShare,
     };
     const c = new RaftClient(id, sched, clock, streamFor(seed, `client.${id}`), send, cfg, log, () => opId++);
     route.set(id, (from, w) => c.receive(from, w));
@@ -184,7 +187,7 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
     },
   );
   emit(
-    `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} snap=${snapPlan.every}/${snapPlan.retain} transfer/${actions.transferEveryMs}ms lease=${leaseShare} drop=${netPlan.rates.dropP.toFixed(3)}`,
+    `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} snap=${snapPlan.every}/${snapPlan.retain} transfer/${actions.transferEveryMs}ms lease=${leaseShare} multi=${multiShare} drop=${netPlan.rates.dropP.toFixed(3)}`,
   );
   return { sched, trace, ghost, nodes, clients, netChaos, procChaos, actions: leaderActions };
 }
@@ -250,6 +253,8 @@ function runStats(w: World): Map<string, number> {
   };
   for (const [k, v] of w.procChaos.counts) add(k, v);
   for (const [k, v] of w.actions.counts) add(k, v);
+  for (const c of w.clients)
+    for (const o of c.history) if (o.input.f === 'multi' && o.outcome === 'ok') add('ops.multi', 1);
   for (const n of w.nodes) for (const [k, v] of Object.entries(n.counters())) add(k, v);
   return out;
 }

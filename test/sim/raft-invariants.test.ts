@@ -110,9 +110,16 @@ describe('hidden bug modes fail naming the invariant', () => {
     );
   });
 
+  test('MULTI/EXEC: reading outside the log breaks atomicity, caught under the whole-map model', async () => {
+    // Seeds 1 and 2 run MULTI/EXEC batches; the bug answers their reads as of propose time.
+    const fails = await failLines(['--seeds', '2', '--bug', 'multi-reads-at-propose']);
+    assert.equal(fails.length, 2);
+    for (const l of fails) assert.match(l, /invariant=LIN detail="key=\* not linearizable/);
+  });
+
   test('I16: a new leader answering reads before its term-start entry commits', async () => {
-    // Seeds 14 and 15 send a read to a leader right after it wins, before its no-op commits.
-    const fails = await failLines(['--seeds', '2', '--start', '14', '--bug', 'read-before-term-commit']);
+    // Seeds 27 and 28 send a read to a leader right after it wins, before its no-op commits.
+    const fails = await failLines(['--seeds', '2', '--start', '27', '--bug', 'read-before-term-commit']);
     assert.equal(fails.length, 2);
     for (const l of fails) {
       assert.match(

@@ -44,6 +44,28 @@ describe('raft model building blocks', () => {
     assert.notEqual(a.stateHash(), b.stateHash());
   });
 
+  test('a MULTI/EXEC batch round-trips through the entry encoding and applies as one step', () => {
+    const op = {
+      client: 104,
+      reqId: 9,
+      cmd: {
+        f: 'multi' as const,
+        cmds: [
+          { f: 'get' as const, key: 'k0' },
+          { f: 'get' as const, key: 'k1' },
+          { f: 'put' as const, key: 'k0', value: 'c104-9' },
+          { f: 'put' as const, key: 'k1', value: 'c104-9' },
+        ],
+      },
+    };
+    assert.deepEqual(decodeOp(encodeOp(op)), op);
+    const m = new KvMachine();
+    m.apply(1, encodeOp({ client: 101, reqId: 1, cmd: { f: 'put', key: 'k1', value: 'old' } }));
+    assert.deepEqual(m.apply(2, encodeOp(op))?.output, [null, 'old', 'ok', 'ok']);
+    assert.equal(m.read({ f: 'get', key: 'k0' }), 'c104-9');
+    assert.deepEqual(m.cached(104, 9), [null, 'old', 'ok', 'ok']);
+  });
+
   test('an FSM snapshot restores to the same state, sessions included', () => {
     const a = new KvMachine();
     a.apply(1, encodeOp({ client: 102, reqId: 1, cmd: { f: 'put', key: 'k1', value: 'v1' } }));

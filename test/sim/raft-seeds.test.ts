@@ -30,6 +30,7 @@ const MUST_OCCUR = [
   'transfer.won',
   'lease.served',
   'lease.refused',
+  'ops.multi',
 ];
 
 test('100 fixed seeds of the raft model pass', async () => {

@@ -128,6 +128,21 @@ export class LogStore implements LogStorage {
     this.conf = s.meta.conf;
   }
 
+  /**
+   * The highest index at or below `upTo` such that the entries after it, through
+   * `upTo`, hold at most `maxBytes` of payload: where to compact so that the
+   * tail kept behind a snapshot stays small even when entries are large.
+   */
+  indexKeepingBytes(upTo: number, maxBytes: number): number {
+    let bytes = 0;
+    let i = Math.min(upTo, this.lastIndex());
+    for (; i > this.baseIndex; i--) {
+      bytes += this.ents[i - this.baseIndex - 1]!.data.length;
+      if (bytes > maxBytes) return i;
+    }
+    return this.baseIndex;
+  }
+
   /** Drops entries through `index` (never past the snapshot, whose entries are covered). */
   compact(index: number): void {
     const to = Math.min(index, this.snap.meta.index);

@@ -84,7 +84,12 @@ export class LocalSnapshots {
       await this.wal.save(undefined, [], { sync: true, snapshot: { meta: snap, mode: 'compact' } });
       if (!this.host.running()) return;
       this.store.setSnapshot({ meta: snap, data: new Uint8Array(0) });
-      this.store.compact(snap.index - this.r.snapshotRetain);
+      // Keep a tail for slow followers, bounded in entries and in bytes: a
+      // thousand batched entries can hold hundreds of MB.
+      const byCount = snap.index - this.r.snapshotRetain;
+      this.store.compact(
+        Math.max(byCount, this.store.indexKeepingBytes(snap.index, this.r.snapshotRetainBytes)),
+      );
       this.membership.trimTo(this.store.snapshot().meta.index);
       this.host.log('info', 'snapshot taken', {
         index: snap.index,

@@ -6,6 +6,7 @@ export interface ResolvedOptions {
   snapshotEvery: number;
   snapshotBytes: number;
   snapshotRetain: number;
+  snapshotRetainBytes: number;
   snapshotChunkBytes: number;
   maxSnapshotBytes: number;
   maxMsgBytes: number;
@@ -19,6 +20,7 @@ export function resolveOptions(o: RaftNodeOptions): ResolvedOptions {
     snapshotEvery: o.snapshotEvery ?? 10_000,
     snapshotBytes: o.snapshotBytes ?? 64 * 1024 * 1024,
     snapshotRetain: o.snapshotRetain ?? 1_000,
+    snapshotRetainBytes: o.snapshotRetainBytes ?? 8 * 1024 * 1024,
     snapshotChunkBytes: o.snapshotChunkBytes ?? 256 * 1024,
     maxSnapshotBytes: o.maxSnapshotBytes ?? Number.POSITIVE_INFINITY,
     maxMsgBytes: o.raft?.maxMsgBytes ?? 1024 * 1024,

@@ -90,6 +90,8 @@ export interface RaftNodeOptions {
   snapshotBytes?: number;
   /** Entries kept before a snapshot, so slightly lagging followers need no snapshot (default 1,000). */
   snapshotRetain?: number;
+  /** ...and at most this many payload bytes of them (default 8 MiB), whichever keeps fewer. */
+  snapshotRetainBytes?: number;
   /** Chunk size of outgoing snapshot streams (default 256 KiB). */
   snapshotChunkBytes?: number;
   /**

@@ -14,6 +14,21 @@ function ents(from: number, to: number, term: number): Entry[] {
 }
 
 describe('LogStore', () => {
+  test('indexKeepingBytes bounds the kept tail by payload bytes', () => {
+    const big = (i: number): Entry => ({ index: i, term: 1, type: EntryType.Normal, data: new Uint8Array(100) });
+    const s = new LogStore({
+      hardState: hs,
+      bootstrap: conf,
+      snapshot: undefined,
+      entries: Array.from({ length: 50 }, (_, k) => big(k + 1)),
+    });
+    // Entries 41..50 hold 1000 bytes; one more would exceed 1000.
+    assert.equal(s.indexKeepingBytes(50, 1000), 40);
+    assert.equal(s.indexKeepingBytes(30, 250), 28);
+    assert.equal(s.indexKeepingBytes(50, 1_000_000), 0, 'everything fits: nothing to drop');
+    assert.equal(s.indexKeepingBytes(50, 0), 50);
+  });
+
   test('empty store: first 1, last 0, term(0) = 0, bootstrap conf', () => {
     const s = new LogStore({ hardState: hs, bootstrap: conf, snapshot: undefined, entries: [] });
     assert.equal(s.firstIndex(), 1);

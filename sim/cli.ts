@@ -29,6 +29,7 @@ const BUGS: Record<SimModel, readonly SimBug[]> = {
     'read-before-term-commit',
     'clock-beyond-rho',
     'multi-reads-at-propose',
+    'apply-through-halt',
   ],
   smoke: ['stale-read'],
 };

@@ -62,7 +62,7 @@ export function checkKvHistory(
   };
   if (raw.some((r) => r.input.f === 'multi')) {
     const model = mapModel as KvModel;
-    const ops = prepareHistory(model, raw).map((o) => ({ ...o, key: '*' }));
+    const ops = dropUnobservedPending(prepareHistory(model, raw)).map((o) => ({ ...o, key: '*' }));
     const partitions = [checkPartition(model, '*', ops, opts)];
     return { verdict: overallVerdict(partitions), partitions, modelOf: () => model };
   }

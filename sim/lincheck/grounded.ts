@@ -46,7 +46,8 @@ export function valuesGrounded(ops: readonly Op<KvInput, KvOutput>[]): boolean {
 }
 
 /**
- * Pending single-key writes whose value no op could have observed are dropped: such an op
+ * Pending writes (single-key, or MULTI/EXEC batches) whose values no op could have observed
+ * are dropped: such an op
  * can always be linearized after every other op, so keeping it only multiplies the search
  * (each pending op is concurrent with everything after its call). "Could have observed"
  * is conservative: a read showing the value, any cas expecting it, and, for registers, any
@@ -63,11 +64,18 @@ export function dropUnobservedPending(ops: readonly Op<KvInput, KvOutput>[]): Op
       if (c.f === 'cas' && outs[i] !== true) failedCasKeys.add(c.key);
     });
   }
-  return ops.filter((o) => {
-    const c = o.input;
-    if (o.output !== undefined || c.f === 'multi') return true;
-    if (c.f !== 'put' && c.f !== 'append' && c.f !== 'cas') return true;
+  const observable = (c: KvCmd): boolean => {
+    if (c.f !== 'put' && c.f !== 'append' && c.f !== 'cas') return false;
     if (c.f !== 'append' && failedCasKeys.has(c.key)) return true;
     return seen.has(`${c.key}\u0000${c.value}`);
+  };
+  return ops.filter((o) => {
+    if (o.output !== undefined) return true;
+    const c = o.input;
+    // A pending MULTI/EXEC batch goes too when none of its writes could have been observed:
+    // its reads are unconstrained, so it too fits after every other op.
+    if (c.f === 'multi') return c.cmds.some((x) => x.f === 'cas' || observable(x));
+    if (c.f !== 'put' && c.f !== 'append' && c.f !== 'cas') return true;
+    return observable(c);
   });
 }

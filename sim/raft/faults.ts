@@ -5,19 +5,21 @@
 // process exit without acking; restart after a delay; pause (a stall: no ticks, no input).
 
 import type { SimDiskOp } from '../../src/raft/disk/sim-disk.ts';
-import type { WalCrashPoint } from '../../src/raft/wal/wal.ts';
 import type { Prng } from '../prng.ts';
 import type { Scheduler } from '../queue.ts';
-import type { SimRaftNode } from './node.ts';
+import type { SimKillPoint, SimRaftNode } from './node.ts';
 
 /** The kill points of raft.md §4 that the simulated nodes reach. */
-export const KILL_POINTS: readonly WalCrashPoint[] = [
+export const KILL_POINTS: readonly SimKillPoint[] = [
   'wal.beforeWrite',
   'wal.beforeSync',
   'wal.afterSync',
   'segment.rotate',
   'snap.afterFile',
   'snap.beforeMarker',
+  'send.mid',
+  'apply.beforeBatch',
+  'apply.afterBatch',
 ];
 
 export interface SnapPlan {
@@ -54,6 +56,8 @@ export interface ProcFaultPlan {
   readonly segmentBytes: number;
   /** Probability that a restart dies at recovery's first fsync (tail repair, new segment), if it has one. */
   readonly recoveryKillP: number;
+  /** Share of crashes that instead arm an apply halt a few entries ahead (P45, I19). */
+  readonly haltP: number;
 }
 
 export function drawProcFaultPlan(rand: Prng): ProcFaultPlan {
@@ -69,6 +73,7 @@ export function drawProcFaultPlan(rand: Prng): ProcFaultPlan {
     enospcP: rand.chance(0.4) ? rand.int(2, 20) / 10000 : 0,
     segmentBytes: rand.pick([2048, 4096, 8192, 32768]),
     recoveryKillP: rand.chance(0.5) ? 0.3 + 0.6 * rand.float() : 0,
+    haltP: rand.chance(0.4) ? 0.1 + 0.2 * rand.float() : 0,
   };
 }
 
@@ -76,7 +81,7 @@ export function describePlan(p: ProcFaultPlan): string {
   return (
     `crash/${p.crashEveryMs}ms down<=${p.maxDownMs} pause/${p.pauseEveryMs}ms <=${p.maxPauseMs} ` +
     `fsync<=${p.maxFsyncMs} kill=${p.killShare.toFixed(2)} tear=${p.tearP.toFixed(2)} ` +
-    `eio=${p.eioP} enospc=${p.enospcP} seg=${p.segmentBytes} rkill=${p.recoveryKillP.toFixed(2)}`
+    `eio=${p.eioP} enospc=${p.enospcP} seg=${p.segmentBytes} rkill=${p.recoveryKillP.toFixed(2)} halt=${p.haltP.toFixed(2)}`
   );
 }
 
@@ -126,10 +131,11 @@ export class ProcChaos {
   }
 
   /** A node died on its own (kill point, disk error): crash its disk now, restart it later. */
-  died(n: SimRaftNode, verb: 'kill' | 'exit', detail: string): void {
-    // `at wal.beforeSync` → kill.wal.beforeSync; `(EIO on fsync of …)` → EIO.
+  died(n: SimRaftNode, verb: 'kill' | 'exit' | 'halt', detail: string): void {
+    // `at wal.beforeSync` → kill.wal.beforeSync; `(EIO on fsync of …)` → EIO; a halt → halt.
     const point = /^(?:at )?([\w.]+)/.exec(detail)?.[1] ?? 'unknown';
-    this.count(verb === 'kill' ? `kill.${point}` : (/\((\w+)/.exec(detail)?.[1] ?? 'exit'));
+    if (verb === 'halt') this.count('halt');
+    else this.count(verb === 'kill' ? `kill.${point}` : (/\((\w+)/.exec(detail)?.[1] ?? 'exit'));
     this.kill(n, `${verb} n${n.id} ${detail}`);
   }
 
@@ -148,6 +154,12 @@ export class ProcChaos {
   private crashOne(): void {
     const n = this.rand.pick(this.nodes);
     if (n.down) return;
+    if (n.alive && this.plan.haltP > 0 && this.rand.chance(this.plan.haltP)) {
+      const at = n.fsm.applied + this.rand.int(1, 10);
+      n.armHalt(at);
+      this.fault(`arm n${n.id} halt at ${at}`);
+      return;
+    }
     if (n.alive && this.rand.chance(this.plan.killShare)) {
       const point = this.rand.pick(KILL_POINTS);
       n.armKill(point);

@@ -38,6 +38,9 @@ import { diffLogState, SyncedLog } from './synced-log.ts';
 import { readWalView, type WalView } from './wal-view.ts';
 import type { Wire } from './wire.ts';
 
+/** The WAL's crash points plus the driver's own: mid-send and around applying a batch. */
+export type SimKillPoint = WalCrashPoint | 'send.mid' | 'apply.beforeBatch' | 'apply.afterBatch';
+
 export type RaftBug =
   | 'ack-before-persist'
   | 'stale-read'
@@ -46,7 +49,8 @@ export type RaftBug =
   | 'ack-on-append'
   | 'read-before-term-commit'
   | 'clock-beyond-rho'
-  | 'multi-reads-at-propose';
+  | 'multi-reads-at-propose'
+  | 'apply-through-halt';
 
 export interface NodeEnv {
   readonly sched: Scheduler;
@@ -77,7 +81,7 @@ export interface NodeEnv {
    * The process died on its own: `kill` at a kill point, or `exit` on a disk error. The fault
    * scheduler crashes its disk, checks I9 and restarts it later.
    */
-  readonly onDeath: (node: SimRaftNode, verb: 'kill' | 'exit', detail: string) => void;
+  readonly onDeath: (node: SimRaftNode, verb: 'kill' | 'exit' | 'halt', detail: string) => void;
 }
 
 export const WAL_DIR = '/wal';
@@ -118,7 +122,11 @@ export class SimRaftNode {
   /** Disk operations parked at the gate, waiting for their completion event. */
   private parked = 0;
   /** The kill point the fault scheduler armed, if any. */
-  private killAt: WalCrashPoint | undefined;
+  private killAt: SimKillPoint | undefined;
+  /** An armed apply halt: the process exits instead of applying this index (P45). */
+  private haltAt: number | undefined;
+  /** Highest log index whose client write this life acknowledged (I19). */
+  private lastAckIndex = 0;
   /** Die at the first fsync of the next recovery (torn-tail repair or segment creation). */
   private killInRecovery = false;
   /** The disk error injected in this life, to tell a WAL failure it caused from a real bug. */
@@ -289,6 +297,7 @@ export class SimRaftNode {
     this.inbox = [];
     this.writers.clear();
     this.earlyReads.clear();
+    this.lastAckIndex = 0;
     this.reads = new Map();
     this.serveQueue = [];
     const jitter = this.env.jitter;
@@ -362,6 +371,7 @@ export class SimRaftNode {
     this.ioPending = 0;
     this.parked = 0;
     this.killAt = undefined;
+    this.haltAt = undefined;
     this.killInRecovery = false;
     this.addWalStats();
     this.wal = undefined;
@@ -411,12 +421,18 @@ export class SimRaftNode {
   }
 
   /** The next time the WAL reaches `point` in this life, the process dies there. */
-  armKill(point: WalCrashPoint): void {
+  armKill(point: SimKillPoint): void {
     this.killAt = point;
+  }
+
+  /** The next time this life is to apply `index`, it halts instead. */
+  armHalt(index: number): void {
+    this.haltAt = index;
   }
 
   disarm(): void {
     this.killAt = undefined;
+    this.haltAt = undefined;
     this.killInRecovery = false;
   }
 
@@ -537,7 +553,9 @@ export class SimRaftNode {
 
   /** I17: a write is acknowledged only by a node that applied the committed entry carrying it. */
   private ackWrite(client: number, reqId: number, output: KvOutput): void {
-    this.env.ghost.ack(this.id, `${client}:${reqId}`, this.fsm.applied);
+    const op = `${client}:${reqId}`;
+    this.env.ghost.ack(this.id, op, this.fsm.applied);
+    this.lastAckIndex = Math.max(this.lastAckIndex, this.env.ghost.opAt.get(op)?.index ?? 0);
     this.env.send(this.id, client, { t: 'resp', reqId, output });
   }
 
@@ -583,7 +601,10 @@ export class SimRaftNode {
         saved.catch(() => {});
         return;
       }
-      if (this.env.bug === 'ack-before-persist') this.sendAll(rd);
+      if (this.env.bug === 'ack-before-persist' && !this.sendAll(rd)) {
+        saved.catch(() => {});
+        return;
+      }
       this.ioPending++;
       saved.then(
         () => {
@@ -670,7 +691,7 @@ export class SimRaftNode {
   /** Steps 2–4: send, apply, serve reads, advance; then the next cycle. */
   private finish(): void {
     const rd = this.inFlight!;
-    if (this.env.bug !== 'ack-before-persist') this.sendAll(rd);
+    if (this.env.bug !== 'ack-before-persist' && !this.sendAll(rd)) return;
     // Replies go out below, and this life may end before the next check: record commit now.
     this.noteCommitted();
     if (rd.snapshot !== undefined) {
@@ -678,7 +699,16 @@ export class SimRaftNode {
       this.totals.snapInstalled++;
       this.checkSnapState('installed', rd.snapshot.meta.index, this.fsm);
     }
-    for (const e of rd.committedEntries) this.applyEntry(e);
+    const applying = rd.committedEntries.length > 0;
+    if (applying && this.dieAt('apply.beforeBatch')) return;
+    for (const e of rd.committedEntries) {
+      if (e.index === this.haltAt) {
+        this.halt(e);
+        return;
+      }
+      this.applyEntry(e);
+    }
+    if (applying && this.dieAt('apply.afterBatch')) return;
     for (const rs of rd.readStates) {
       const key = new TextDecoder().decode(rs.context);
       const read = this.reads.get(key);
@@ -761,12 +791,43 @@ export class SimRaftNode {
     }
   }
 
-  private sendAll(rd: Ready): void {
-    for (const m of rd.messages) {
+  /** The driver's own kill points: the process dies here if the fault scheduler armed this one. */
+  private dieAt(point: SimKillPoint): boolean {
+    if (this.killAt !== point) return false;
+    this.killAt = undefined;
+    this.env.onDeath(this, 'kill', `at ${point}`);
+    return true;
+  }
+
+  /**
+   * P45: an apply halt writes nothing for its entry, skips the rest of the Ready, sends no
+   * reply and exits. I19: nothing this life did may show entry i as applied or answered.
+   */
+  private halt(e: Entry): void {
+    const i = e.index;
+    this.haltAt = undefined;
+    // The self-test bug applies (and answers) the entry before halting.
+    if (this.env.bug === 'apply-through-halt') this.applyEntry(e);
+    const g = this.env.ghost;
+    if (this.fsm.applied >= i) g.fail('I19', `n${this.id} halted at ${i} with applied ${this.fsm.applied}`);
+    else if (this.lastAckIndex >= i)
+      g.fail('I19', `n${this.id} halted at ${i} after answering ${this.lastAckIndex}`);
+    this.env.onDeath(this, 'halt', `at ${i}`);
+    const durable = this.durableView().snap.index;
+    if (durable >= i) g.fail('I19', `n${this.id} halted at ${i}; its disk holds state through ${durable}`);
+  }
+
+  /** Step 2; false when a kill at send.mid ended the process partway through. */
+  private sendAll(rd: Ready): boolean {
+    const mid = this.killAt === 'send.mid' && rd.messages.length >= 2 ? rd.messages.length >> 1 : -1;
+    for (let k = 0; k < rd.messages.length; k++) {
+      if (k === mid && this.dieAt('send.mid')) return false;
+      const m = rd.messages[k]!;
       this.checkSend(m);
       if (m.type === 'Snap') this.totals.snapSent++;
       this.env.send(this.id, Number(m.to), { t: 'raft', m });
     }
+    return true;
   }
 
   private applyEntry(e: Entry): void {

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkKvHistory, formatCounterexample, registerModel } from '../../sim/lincheck/index.ts';
+import { dropUnobservedPending } from '../../sim/lincheck/grounded.ts';
+import {
+  checkKvHistory,
+  formatCounterexample,
+  type KvInput,
+  registerModel,
+} from '../../sim/lincheck/index.ts';
 import { append, cas, get, multi, put, read, rec } from './lincheck-helpers.ts';
 
 const verdict = (h: Parameters<typeof checkKvHistory>[0]) => checkKvHistory(h).verdict;
@@ -141,6 +147,35 @@ describe('lincheck: list-append and multi', () => {
     const torn = checkKvHistory([w, rec(2, 10, 20, multi(get('a'), get('b')), ['1', null])]);
     assert.equal(torn.verdict, 'illegal');
     assert.equal(torn.partitions[0]!.key, '*');
+  });
+
+  test('a pending multi is dropped only when none of its writes could have been observed', () => {
+    const pending = (id: number, input: KvInput) => ({
+      id,
+      client: id,
+      key: '*',
+      input,
+      call: 0,
+      ret: Number.POSITIVE_INFINITY,
+      output: undefined,
+    });
+    const seen = { id: 9, client: 9, key: '*', input: get('a'), call: 5, ret: 6, output: '2' };
+    const kept = dropUnobservedPending([
+      pending(1, multi(get('b'), put('a', '1'))),
+      pending(2, multi(get('a'), put('b', '3'), put('a', '2'))),
+      seen,
+    ]);
+    assert.deepEqual(
+      kept.map((o) => o.id),
+      [2, 9],
+    );
+    const h = [
+      rec(1, 0, 10, put('a', '0'), 'ok'),
+      rec(2, 5, 0, multi(get('a'), put('a', '1'), put('b', '1')), undefined, 'unknown'),
+      rec(3, 20, 30, multi(get('a'), get('b')), ['1', '1']),
+    ];
+    assert.equal(verdict(h), 'ok');
+    assert.equal(verdict([...h, rec(4, 40, 50, get('b'), null)]), 'illegal');
   });
 
   test('single-key ops join the whole-map check when multi is present', () => {

@@ -117,15 +117,24 @@ describe('hidden bug modes fail naming the invariant', () => {
     for (const l of fails) assert.match(l, /invariant=LIN detail="key=\* not linearizable/);
   });
 
-  test('I16: a new leader answering reads before its term-start entry commits', async () => {
-    // Seeds 27 and 28 send a read to a leader right after it wins, before its no-op commits.
-    const fails = await failLines(['--seeds', '2', '--start', '27', '--bug', 'read-before-term-commit']);
+  test('I19: applying the entry an apply halt stops at', async () => {
+    // Seeds 3 and 6 arm apply halts.
+    const fails = await failLines(['--seeds', '4', '--start', '3', '--bug', 'apply-through-halt']);
     assert.equal(fails.length, 2);
-    for (const l of fails) {
-      assert.match(
-        l,
-        /invariant=I16 detail="n\d answered a read at \d+ as leader t\d+; commit \d+ is t\d+"$/,
-      );
-    }
+    for (const l of fails) assert.match(l, /invariant=I19 detail="n\d halted at (\d+) with applied \1"$/);
+  });
+
+  test('I16: a new leader answering reads before its term-start entry commits', async () => {
+    // Seeds 11 and 13 send a read to a leader right after it wins, before its no-op commits;
+    // seed 12 serves a read at a commit index already overtaken (I15, the other freshness rule).
+    const fails = await failLines(['--seeds', '3', '--start', '11', '--bug', 'read-before-term-commit']);
+    assert.ok(
+      fails.every((l) => / invariant=I1[56] /.test(l)),
+      fails.join('\n'),
+    );
+    const i16 = fails.filter((l) => l.includes(' invariant=I16 '));
+    assert.ok(i16.length >= 2, fails.join('\n'));
+    for (const l of i16)
+      assert.match(l, /detail="n\d answered a read at \d+ as leader t\d+; commit \d+ is t\d+"$/);
   });
 });

@@ -31,6 +31,10 @@ const MUST_OCCUR = [
   'lease.served',
   'lease.refused',
   'ops.multi',
+  'kill.send.mid',
+  'kill.apply.beforeBatch',
+  'kill.apply.afterBatch',
+  'halt',
 ];
 
 test('100 fixed seeds of the raft model pass', async () => {

@@ -17,8 +17,8 @@ export interface ConsensusNode {
   /** An index a read must wait for: confirmed by a quorum round or a valid lease. */
   readIndex(): Promise<bigint>;
   /**
-   * Re-checked after a read-only body ran (raft.md P34): a lease that expired
-   * while the state machine was read (a pause) must not serve the result.
+   * Checked right after the applied state was read for a read timestamp
+   * (raft.md P34): a lease that expired in between (a pause) must not serve it.
    */
   readStillValid(): boolean;
 }
@@ -158,9 +158,22 @@ export class Coordinator {
       if (watches.some((w) => this.changedSince(w))) return { ok: false, watchFailed: true };
       const value = body(overlay);
       if (!overlay.hasWrites) {
-        if (confirmedTs !== undefined && this.o.node.readStillValid()) return { ok: true, value };
-        confirmedTs = await this.readTimestamp();
-        if (confirmedTs === readTs && this.o.node.readStillValid()) return { ok: true, value };
+        // A body that ran at a confirmed timestamp read a pinned MVCC snapshot
+        // of the state that was current when that timestamp was taken: it
+        // stays a valid answer however long the body ran (DBSIZE over a large
+        // store takes longer than a lease).
+        if (confirmedTs !== undefined) return { ok: true, value };
+        const ts = await this.readTimestamp();
+        // P34: the lease (or leadership) must still hold after the applied
+        // state was read, or a pause in between could serve stale data.
+        if (!this.o.node.readStillValid()) {
+          if (this.o.nowMs() > deadline) {
+            throw sealError(Err.NotLeader, 'leadership could not be confirmed for this read; retry');
+          }
+          continue;
+        }
+        if (ts === readTs) return { ok: true, value };
+        confirmedTs = ts;
         continue;
       }
       const reads = overlay.readSet();

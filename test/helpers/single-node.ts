@@ -63,8 +63,11 @@ export class SingleNode implements ConsensusNode {
     return this.lastIndex;
   }
 
+  /** Tests replace this to model a lease that lapses (raft.md P34). */
+  stillValid: () => boolean = () => true;
+
   readStillValid(): boolean {
-    return true;
+    return this.stillValid();
   }
 
   private async applyPending(): Promise<void> {

@@ -22,6 +22,44 @@ describe('coordinator over FSM and MVCC', () => {
     }
   });
 
+  test('a read is served only once leadership held after the applied state was read (P34)', async () => {
+    const { node, close } = openSingleNode();
+    try {
+      await node.backend.run([cmd('SET', 'r', 'v1')]);
+      let checks = 0;
+      node.stillValid = () => ++checks > 3;
+      const [r] = await node.backend.run([cmd('GET', 'r')]);
+      assert.deepEqual(r, { t: 'bulk', b: b('v1') });
+      assert.equal(checks, 4, 'three lapsed checks were retried, the fourth served the read');
+    } finally {
+      await close();
+    }
+  });
+
+  test('a read-only body at a confirmed timestamp is answered even if the lease lapses while it runs', async () => {
+    const { node, close } = openSingleNode();
+    try {
+      await node.backend.run([cmd('SET', 'n', '0')]);
+      // Every confirmation sees a newer timestamp than the body's first run,
+      // because a write lands between each run and its confirmation.
+      let runs = 0;
+      let write: Promise<unknown> = Promise.resolve();
+      // The lease lapses while the second run reads (a long body): that run
+      // read a snapshot confirmed earlier, so its answer stands.
+      node.stillValid = () => runs < 2;
+      const result = await node.coordinator.transact((tx) => {
+        runs++;
+        if (runs === 1) write = node.backend.run([cmd('INCR', 'n')]);
+        return tx.get(b('n')) !== undefined;
+      });
+      await write;
+      assert.deepEqual(result, { ok: true, value: true });
+      assert.ok(runs <= 2, `the body ran ${runs} times`);
+    } finally {
+      await close();
+    }
+  });
+
   test('a pipeline segment sees its own earlier writes; a failing command changes nothing', async () => {
     const { node, close } = openSingleNode();
     try {

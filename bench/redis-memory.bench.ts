@@ -31,15 +31,24 @@ function metricValue(text: string, name: string): number {
   return Number(line.split(' ')[1]);
 }
 
+/** Scrapes every node; a scrape that fails twice (node busy, socket reset) is skipped, not fatal. */
 async function sample(nodes: LaunchedNode[], phase: string, into: Sample[]): Promise<void> {
   for (const n of nodes) {
-    const text = await (await fetch(`http://${n.metrics}/metrics`)).text();
-    into.push({
-      node: n.id,
-      phase,
-      heapMb: metricValue(text, 'nodejs_heap_size_used_bytes') / 2 ** 20,
-      rssMb: metricValue(text, 'process_resident_memory_bytes') / 2 ** 20,
-    });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const res = await fetch(`http://${n.metrics}/metrics`, { headers: { connection: 'close' } });
+        const text = await res.text();
+        into.push({
+          node: n.id,
+          phase,
+          heapMb: metricValue(text, 'nodejs_heap_size_used_bytes') / 2 ** 20,
+          rssMb: metricValue(text, 'process_resident_memory_bytes') / 2 ** 20,
+        });
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 }
 
@@ -48,17 +57,36 @@ function setCommand(i: number): string {
   return `*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${VALUE.length}\r\n${VALUE}\r\n`;
 }
 
-/** Writes SETs for keys [from, to) on one connection, never owing more than WINDOW replies. */
-function loadRange(port: number, from: number, to: number, onDone: (n: number) => void): Promise<void> {
+/**
+ * Writes SETs for keys [from, to) on one connection, never owing more than
+ * WINDOW replies. A `-TRYAGAIN` (no leader during an election) re-queues that
+ * key, as a real client would retry it; other errors fail the run.
+ */
+function loadRange(
+  port: number,
+  from: number,
+  to: number,
+  progress: { acked: number; retries: number },
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const sock = createConnection({ host: '127.0.0.1', port });
     let next = from;
-    let acked = 0;
+    const inFlight: number[] = [];
+    let head = 0;
+    const retry: number[] = [];
+    let done = 0;
     let pending = '';
+    let waiting = false;
     const total = to - from;
     const pump = () => {
+      if (waiting) return;
       const chunk: string[] = [];
-      while (next < to && next - from - acked < WINDOW && chunk.length < 512) chunk.push(setCommand(next++));
+      while (inFlight.length - head < WINDOW && chunk.length < 512) {
+        const key = retry.length > 0 ? retry.shift()! : next < to ? next++ : undefined;
+        if (key === undefined) break;
+        inFlight.push(key);
+        chunk.push(setCommand(key));
+      }
       if (chunk.length > 0) sock.write(chunk.join(''));
     };
     sock.setNoDelay(true);
@@ -66,24 +94,40 @@ function loadRange(port: number, from: number, to: number, onDone: (n: number) =
     sock.once('connect', pump);
     sock.on('data', (d: Buffer) => {
       pending += d.toString('latin1');
-      let at = pending.indexOf('\r\n');
       let consumed = 0;
-      while (at >= 0) {
+      let retried = false;
+      for (let at = pending.indexOf('\r\n'); at >= 0; at = pending.indexOf('\r\n', consumed)) {
         const line = pending.slice(consumed, at);
-        if (line !== '+OK') {
+        consumed = at + 2;
+        const key = inFlight[head++]!;
+        if (line === '+OK') {
+          done++;
+          progress.acked++;
+        } else if (line.startsWith('-TRYAGAIN')) {
+          retry.push(key);
+          progress.retries++;
+          retried = true;
+        } else {
           sock.destroy();
           reject(new Error(`SET failed: ${line}`));
           return;
         }
-        acked++;
-        consumed = at + 2;
-        at = pending.indexOf('\r\n', consumed);
       }
       pending = pending.slice(consumed);
-      onDone(acked);
-      if (acked === total) {
+      if (head > 65_536) {
+        inFlight.splice(0, head);
+        head = 0;
+      }
+      if (done === total) {
         sock.end();
         resolve();
+      } else if (retried && !waiting) {
+        // Give the election a moment instead of spinning on refusals.
+        waiting = true;
+        setTimeout(() => {
+          waiting = false;
+          pump();
+        }, 200);
       } else {
         pump();
       }
@@ -91,7 +135,7 @@ function loadRange(port: number, from: number, to: number, onDone: (n: number) =
   });
 }
 
-async function dbsize(port: number): Promise<number> {
+function dbsizeOnce(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const sock = createConnection({ host: '127.0.0.1', port });
     let buf = '';
@@ -99,12 +143,24 @@ async function dbsize(port: number): Promise<number> {
     sock.once('connect', () => sock.write('*1\r\n$6\r\nDBSIZE\r\n'));
     sock.on('data', (d: Buffer) => {
       buf += d.toString();
-      if (buf.endsWith('\r\n')) {
-        sock.destroy();
-        resolve(Number(buf.slice(1, -2)));
-      }
+      if (!buf.endsWith('\r\n')) return;
+      sock.destroy();
+      if (buf.startsWith(':')) resolve(Number(buf.slice(1, -2)));
+      else reject(new Error(`DBSIZE: ${buf.trim()}`));
     });
   });
+}
+
+/** DBSIZE walks every key; retried while an election settles. */
+async function dbsize(port: number): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await dbsizeOnce(port);
+    } catch (e) {
+      if (attempt >= 5) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 const suite: BenchSuite = {
@@ -127,25 +183,28 @@ const suite: BenchSuite = {
       await sample(nodes, 'empty', samples);
 
       const per = Math.ceil(keys / CONNECTIONS);
-      const acked = new Array<number>(CONNECTIONS).fill(0);
+      const progress = { acked: 0, retries: 0 };
       let nextMark = keys / 10;
       let marking = Promise.resolve();
+      const marker = setInterval(() => {
+        while (progress.acked >= nextMark) {
+          const label = `${Math.round(nextMark / 1000)}k keys`;
+          nextMark += keys / 10;
+          marking = marking.then(() => sample(nodes, label, samples));
+        }
+      }, 50);
       const started = performance.now();
-      await during(
-        Promise.all(
-          Array.from({ length: CONNECTIONS }, (_, c) =>
-            loadRange(port, c * per, Math.min(keys, (c + 1) * per), (n) => {
-              acked[c] = n;
-              const sum = acked.reduce((a, b) => a + b, 0);
-              if (sum >= nextMark) {
-                const label = `${Math.round(nextMark / 1000)}k keys`;
-                nextMark += keys / 10;
-                marking = marking.then(() => sample(nodes, label, samples));
-              }
-            }),
+      try {
+        await during(
+          Promise.all(
+            Array.from({ length: CONNECTIONS }, (_, c) =>
+              loadRange(port, c * per, Math.min(keys, (c + 1) * per), progress),
+            ),
           ),
-        ),
-      );
+        );
+      } finally {
+        clearInterval(marker);
+      }
       const loadSeconds = (performance.now() - started) / 1000;
       await marking;
       const stored = await during(dbsize(port));
@@ -156,6 +215,12 @@ const suite: BenchSuite = {
         unit: 'keys/s',
       });
       rows.push({ suite: 'redis-memory', name: 'DBSIZE after load', value: stored, unit: 'keys' });
+      rows.push({
+        suite: 'redis-memory',
+        name: 'SETs retried after -TRYAGAIN (elections)',
+        value: progress.retries,
+        unit: 'cmds',
+      });
 
       // Steady load over the same key space, sampled while it runs.
       const load = runRedisBenchmark({

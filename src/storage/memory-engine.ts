@@ -19,24 +19,13 @@ import {
   WriteBatch,
   type WriteOptions,
 } from './engine.ts';
+import { lowerBoundByKey as lowerBound } from './sorted.ts';
 
 type Table = readonly KeyValue[];
 type State = ReadonlyMap<Namespace, Table>;
 
 function emptyState(): State {
   return new Map(NAMESPACES.map((ns) => [ns, [] as Table]));
-}
-
-/** Index of the first entry whose key is >= key. */
-function lowerBound(table: Table, key: Uint8Array): number {
-  let lo = 0;
-  let hi = table.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareBytes(table[mid]!.key, key) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function* rangeOf(table: Table, opts: RangeOptions): Generator<KeyValue> {

@@ -34,6 +34,7 @@ import {
   type WriteBatch,
   type WriteOptions,
 } from './engine.ts';
+import { lowerBoundByKey as lowerBound } from './sorted.ts';
 
 /** A layer row; `value === undefined` is a tombstone that hides older data. */
 interface Row {
@@ -60,21 +61,24 @@ export interface StagedEngineOptions {
 
 const compare = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b);
 
-/** Index of the first row whose key is >= key. */
-function lowerBound(rows: readonly Row[], key: Uint8Array): number {
-  let lo = 0;
-  let hi = rows.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compare(rows[mid]!.key, key) < 0) lo = mid + 1;
-    else hi = mid;
+/**
+ * Sorts rows by key, ties by `rank` (lower first), and keeps the last row of
+ * each key: "later op wins" within a batch, "newer layer wins" across layers.
+ */
+function newestPerKey(tagged: { row: Row; rank: number }[]): Row[] {
+  tagged.sort((a, b) => compare(a.row.key, b.row.key) || a.rank - b.rank);
+  const out: Row[] = [];
+  for (const { row } of tagged) {
+    const last = out[out.length - 1];
+    if (last !== undefined && compare(last.key, row.key) === 0) out[out.length - 1] = row;
+    else out.push(row);
   }
-  return lo;
+  return out;
 }
 
 /** Sorts a batch's ops per namespace; for a key written twice the later op wins. */
 function layerRows(batch: WriteBatch): { rows: Map<Namespace, Row[]>; bytes: number } {
-  const byNs = new Map<Namespace, { row: Row; order: number }[]>();
+  const byNs = new Map<Namespace, { row: Row; rank: number }[]>();
   let bytes = 0;
   batch.ops.forEach((op, order) => {
     const value = op.kind === 'put' ? op.value : undefined;
@@ -84,19 +88,10 @@ function layerRows(batch: WriteBatch): { rows: Map<Namespace, Row[]>; bytes: num
       list = [];
       byNs.set(op.ns, list);
     }
-    list.push({ row: { key: op.key, value }, order });
+    list.push({ row: { key: op.key, value }, rank: order });
   });
   const rows = new Map<Namespace, Row[]>();
-  for (const [ns, list] of byNs) {
-    list.sort((a, b) => compare(a.row.key, b.row.key) || a.order - b.order);
-    const out: Row[] = [];
-    for (const { row } of list) {
-      const last = out[out.length - 1];
-      if (last !== undefined && compare(last.key, row.key) === 0) out[out.length - 1] = row;
-      else out.push(row);
-    }
-    rows.set(ns, out);
-  }
+  for (const [ns, list] of byNs) rows.set(ns, newestPerKey(list));
   return { rows, bytes };
 }
 
@@ -111,18 +106,11 @@ function overlayIn(layers: readonly Layer[], ns: Namespace, opts: RangeOptions):
     if (lo < hi) slices.push(rows.slice(lo, hi));
   }
   if (slices.length <= 1) return slices[0] ?? [];
-  const tagged: { row: Row; age: number }[] = [];
+  const tagged: { row: Row; rank: number }[] = [];
   slices.forEach((s, age) => {
-    for (const row of s) tagged.push({ row, age });
+    for (const row of s) tagged.push({ row, rank: age });
   });
-  tagged.sort((a, b) => compare(a.row.key, b.row.key) || a.age - b.age);
-  const out: Row[] = [];
-  for (const { row } of tagged) {
-    const last = out[out.length - 1];
-    if (last !== undefined && compare(last.key, row.key) === 0) out[out.length - 1] = row;
-    else out.push(row);
-  }
-  return out;
+  return newestPerKey(tagged);
 }
 
 function getIn(

@@ -27,6 +27,8 @@ export interface SnapPlan {
   readonly every: number;
   /** Entries kept before the snapshot when compacting the in-memory log. */
   readonly retain: number;
+  /** The snapshot file is written while Readies go on, as in the real node. */
+  readonly concurrent: boolean;
 }
 
 /** Small intervals: a run commits a few hundred entries, and lagging followers must need MsgSnap. */
@@ -34,6 +36,7 @@ export function drawSnapPlan(rand: Prng): SnapPlan {
   return {
     every: rand.chance(0.85) ? rand.pick([10, 20, 30, 50, 80]) : 0,
     retain: rand.pick([0, 0, 3, 10]),
+    concurrent: rand.chance(0.5),
   };
 }
 

@@ -14,6 +14,8 @@ export class Ghost {
   readonly chainAt = new Map<string, number>();
   /** I7: term of each committed index (index → term; 0 = unset). */
   readonly committedTerm: number[] = [0];
+  /** I6: the term in which each index was committed (the committing leader's term). */
+  readonly committedIn: number[] = [0];
   /** I8: content hash of the entry applied at each index, and the FSM hash after it. */
   readonly appliedHash: number[] = [0];
   readonly stateHash: number[] = [0];
@@ -124,12 +126,20 @@ export class Ghost {
     else if (prev !== hash) this.fail('I5', `n${node} holds ${term}/${index} with a different log prefix`);
   }
 
-  committed(node: number, index: number, term: number | undefined): void {
+  /**
+   * `node`'s commit covers `index`, where it holds an entry of `term`; `nodeTerm` is its
+   * current term. The first node to see an index committed is the leader that committed it,
+   * so its term says in which term the index was committed (I6).
+   */
+  committed(node: number, index: number, term: number | undefined, nodeTerm = 0): void {
     if (index > this.maxCommit) this.maxCommit = index;
     const prev = this.committedTerm[index];
     if (prev === undefined || prev === 0) {
       if (term === undefined) this.fail('I7', `n${node} commit covers ${index} but holds no entry there`);
-      else this.committedTerm[index] = term;
+      else {
+        this.committedTerm[index] = term;
+        this.committedIn[index] = nodeTerm;
+      }
     } else if (prev !== term) {
       this.fail('I7', `n${node} has t${term ?? '?'} at committed ${index} (committed in t${prev})`);
     }

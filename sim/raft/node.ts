@@ -69,6 +69,8 @@ export interface NodeEnv {
   readonly snapEvery: number;
   /** Entries kept in memory before a local snapshot's index when compacting. */
   readonly snapRetain: number;
+  /** Write a local snapshot's file while Readies go on (as the real node does). */
+  readonly snapConcurrent: boolean;
   /** Share of reads a leader tries to serve on its lease (0 = lease reads off). */
   readonly leaseShare: number;
   /** Draws which reads try the lease. */
@@ -134,8 +136,12 @@ export class SimRaftNode {
   /** A Ready waiting for its fsync to complete. */
   private inFlight: Ready | undefined;
   private syncDone = false;
-  /** A local snapshot (file, then WAL marker) is being written between two Readies. */
+  /** A local snapshot's file or WAL marker is being written between two Readies. */
   private snapping = false;
+  /** A local snapshot is in progress, from its file to its marker. */
+  private snapJob = false;
+  /** Its file is durable (written alongside Readies); the marker goes out between two. */
+  private snapFileDone: Snapshot | undefined;
   /** Inputs that arrived while paused or waiting for an fsync, in arrival order. */
   private inbox: (() => void)[] = [];
   /** chain[i] = H(chain[i-1], term_i, data_i) over the storage view (I5). */
@@ -162,6 +168,7 @@ export class SimRaftNode {
     fsyncs: 0,
     rotations: 0,
     snapTaken: 0,
+    snapTakenBg: 0,
     snapSent: 0,
     snapInstalled: 0,
     snapRecovered: 0,
@@ -187,7 +194,8 @@ export class SimRaftNode {
 
   /** WAL work is running (not parked at a gate): the run loop must let microtasks drain. */
   get busy(): boolean {
-    return this.ioPending > 0 && this.parked === 0;
+    // Each WAL operation in flight waits at no more than one gate at a time.
+    return this.ioPending > this.parked;
   }
 
   /** A Ready or a local snapshot is being persisted: inputs queue, ticks wait. */
@@ -294,6 +302,8 @@ export class SimRaftNode {
     }
     this.inFlight = undefined;
     this.snapping = false;
+    this.snapJob = false;
+    this.snapFileDone = undefined;
     this.inbox = [];
     this.writers.clear();
     this.earlyReads.clear();
@@ -377,6 +387,8 @@ export class SimRaftNode {
     this.wal = undefined;
     this.inFlight = undefined;
     this.snapping = false;
+    this.snapJob = false;
+    this.snapFileDone = undefined;
     this.disk.crash(() => this.env.disk.float(), opts);
   }
 
@@ -406,6 +418,7 @@ export class SimRaftNode {
       'wal.fsyncs': t.fsyncs + (w?.fsyncs ?? 0),
       'wal.rotations': t.rotations + (w?.rotations ?? 0),
       'snap.taken': t.snapTaken,
+      'snap.taken.concurrent': t.snapTakenBg,
       'snap.sent': t.snapSent,
       'snap.installed': t.snapInstalled,
       'snap.recovered': t.snapRecovered,
@@ -588,6 +601,12 @@ export class SimRaftNode {
 
   /** Start the next Ready cycle, if there is work and none is in flight. */
   private pump(): void {
+    if (!this.waiting && this.alive && !this.paused && this.snapFileDone !== undefined) {
+      const snap = this.snapFileDone;
+      this.snapFileDone = undefined;
+      this.writeMarker(snap);
+      return;
+    }
     if (!this.waiting && this.alive && !this.paused && this.core.hasReady()) {
       const rd = this.core.ready();
       // The read states came out of the step just taken: check them against that state.
@@ -725,14 +744,16 @@ export class SimRaftNode {
   }
 
   /**
-   * Every snapEvery applied entries: serialize the FSM, write the snapshot file and its WAL
-   * marker between two Readies (the real loop writes the marker there too), then compact.
-   * Returns whether a snapshot started; the next cycle then starts when it is done.
+   * Every snapEvery applied entries: serialize the FSM and write the snapshot file, then its
+   * WAL marker between two Readies (as the real loop does), then compact. The file is written
+   * either between Readies too, or (snapConcurrent seeds) alongside them, as the real node
+   * does off its loop. Returns whether Readies must wait for the snapshot.
    */
   private maybeSnapshot(): boolean {
     const every = this.env.snapEvery;
     const applied = this.fsm.applied;
-    if (every === 0 || !this.alive || applied - this.storage.snapshot().meta.index < every) return false;
+    if (every === 0 || this.snapJob || !this.alive) return false;
+    if (applied - this.storage.snapshot().meta.index < every) return false;
     // The self-test bug labels the state after `applied` with the index before it.
     const index = this.env.bug === 'snapshot-off-by-one' ? applied - 1 : applied;
     const term = this.storage.term(index);
@@ -741,38 +762,74 @@ export class SimRaftNode {
     if (index > applied)
       this.env.ghost.fail('I18', `n${this.id} snapshot at ${index} beyond applied ${applied}`);
     this.checkSnapState('created', index, KvMachine.restore(snap.data));
+    this.snapJob = true;
+    const concurrent = this.env.snapConcurrent;
+    if (!concurrent) this.snapping = true;
+    const life = this.life;
+    this.ioPending++;
+    this.wal!.writeSnapshotFile(snap).then(
+      () => {
+        if (life !== this.life) return;
+        this.ioPending--;
+        if (!concurrent) {
+          this.writeMarker(snap);
+          return;
+        }
+        this.snapFileDone = snap;
+        this.pump();
+      },
+      (err: unknown) => {
+        if (life !== this.life) return;
+        this.ioPending--;
+        this.walFailed(err, 'snapshot file');
+      },
+    );
+    return !concurrent;
+  }
+
+  /** The marker makes the snapshot count; once it is durable the in-memory log is compacted. */
+  private writeMarker(snap: Snapshot): void {
+    const { meta } = snap;
+    if (meta.index <= this.storage.snapshot().meta.index) {
+      // A snapshot installed from the leader meanwhile covers this one.
+      this.snapJob = false;
+      this.snapping = false;
+      this.drainInbox();
+      this.pump();
+      return;
+    }
     this.snapping = true;
     const life = this.life;
-    const wal = this.wal!;
-    const meta = snap.meta;
+    this.synced.writeSnapshot(meta, 'compact');
+    const saved = this.wal!.save(undefined, [], { sync: true, snapshot: { meta, mode: 'compact' } });
+    if (life !== this.life) {
+      saved.catch(() => {});
+      return;
+    }
     this.ioPending++;
-    const done = wal.writeSnapshotFile(snap).then(() => {
-      if (life !== this.life) return;
-      this.synced.writeSnapshot(meta, 'compact');
-      return wal.save(undefined, [], { sync: true, snapshot: { meta, mode: 'compact' } });
-    });
-    done.then(
+    saved.then(
       () => {
         if (life !== this.life) return;
         this.ioPending--;
         this.synced.sync();
         this.snapping = false;
+        this.snapJob = false;
         // Compaction forgets terms: tell the ghost what this node's commit covered first.
         this.noteCommitted();
-        this.storage.createSnapshot(index, meta.conf, snap.data);
-        this.storage.compact(index - this.env.snapRetain);
+        this.storage.createSnapshot(meta.index, meta.conf, snap.data);
+        this.storage.compact(meta.index - this.env.snapRetain);
         this.totals.snapTaken++;
-        this.env.log(this, `| snapshot ${term}/${index} first=${this.storage.firstIndex()}`);
+        if (this.env.snapConcurrent) this.totals.snapTakenBg++;
+        this.env.log(this, `| snapshot ${meta.term}/${meta.index} first=${this.storage.firstIndex()}`);
         this.drainInbox();
         this.pump();
       },
       (err: unknown) => {
         if (life !== this.life) return;
         this.ioPending--;
-        this.walFailed(err, 'snapshot');
+        this.walFailed(err, 'snapshot marker');
       },
     );
-    return true;
   }
 
   /** I18: a snapshot's state is the state every node had after applying its index. */
@@ -928,7 +985,10 @@ export class SimRaftNode {
     if (leads && !this.wasLeader) {
       // I6: a new leader holds every entry committed so far.
       // Below the compaction point the log holds nothing to compare; the snapshot covers it (I18).
+      // Only entries committed in an earlier term bind it: a stale leader of a lower term
+      // (a paused candidate counting old grants) need not hold what a later term committed.
       for (let i = Math.max(1, log.firstIndex() - 1); i <= g.maxCommit; i++) {
+        if ((g.committedIn[i] ?? 0) >= term) continue;
         if (log.term(i) !== g.committedTerm[i]) {
           g.fail('I6', `n${this.id} leads t${term} without committed ${g.committedTerm[i]}/${i}`);
           break;
@@ -957,7 +1017,8 @@ export class SimRaftNode {
     const log = this.core.raft.log;
     const commit = log.committed;
     const from = Math.max(this.checkedCommit + 1, log.firstIndex() - 1);
-    for (let i = from; i <= commit; i++) this.env.ghost.committed(this.id, i, log.term(i));
+    const term = this.core.term;
+    for (let i = from; i <= commit; i++) this.env.ghost.committed(this.id, i, log.term(i), term);
     if (commit > this.checkedCommit) this.checkedCommit = commit;
   }
 

@@ -132,6 +132,7 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
       segmentBytes: procPlan.segmentBytes,
       snapEvery: snapPlan.every,
       snapRetain: snapPlan.retain,
+      snapConcurrent: snapPlan.concurrent,
       leaseShare,
       lease: streamFor(seed, `lease.${id}`),
       bug: opts.bug,
@@ -187,7 +188,7 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
     },
   );
   emit(
-    `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} snap=${snapPlan.every}/${snapPlan.retain} transfer/${actions.transferEveryMs}ms lease=${leaseShare} multi=${multiShare} drop=${netPlan.rates.dropP.toFixed(3)}`,
+    `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} snap=${snapPlan.every}/${snapPlan.retain}${snapPlan.concurrent ? '/bg' : ''} transfer/${actions.transferEveryMs}ms lease=${leaseShare} multi=${multiShare} drop=${netPlan.rates.dropP.toFixed(3)}`,
   );
   return { sched, trace, ghost, nodes, clients, netChaos, procChaos, actions: leaderActions };
 }

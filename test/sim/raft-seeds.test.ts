@@ -22,6 +22,7 @@ const MUST_OCCUR = [
   'kill.snap.afterFile',
   'kill.snap.beforeMarker',
   'snap.taken',
+  'snap.taken.concurrent',
   'snap.sent',
   'snap.installed',
   'snap.recovered',

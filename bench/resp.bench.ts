@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Backend, PubSub, Watch } from '../src/redis/backend.ts';
 import { checkArity, execute, lookup } from '../src/redis/commands/registry.ts';
@@ -9,6 +8,7 @@ import { RespCommandParser } from '../src/redis/resp/command-parser.ts';
 import { RespProtocolError } from '../src/redis/resp/errors.ts';
 import { encodeCommand, ReplyWriter } from '../src/redis/resp/writer.ts';
 import { NodeMetrics } from '../src/server/metrics.ts';
+import { FakeSocket } from '../test/helpers/fake-socket.ts';
 import type { BenchRow, BenchSuite } from './harness.ts';
 
 // Parse: a pipeline of `SET key:<n> <100 B>` fed as 64 KiB socket-sized chunks,
@@ -61,55 +61,6 @@ function timeRounds(ms: number, fn: () => void): { rounds: number; seconds: numb
 // event of a real connection would. Left out: socket syscalls and the
 // replicated backend (Raft, MVCC), which other suites measure.
 const PIPELINE = 16;
-
-/** Enough of net.Socket for a Connection: replies are collected, never sent. */
-class NullSocket extends EventEmitter {
-  destroyed = false;
-  writableLength = 0;
-  last: Buffer[] = [];
-  private corked = false;
-  private waiter: (() => void) | undefined;
-
-  setNoDelay(): this {
-    return this;
-  }
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  cork(): void {
-    this.corked = true;
-  }
-  uncork(): void {
-    this.corked = false;
-    this.waiter?.();
-  }
-  write(b: Buffer): boolean {
-    this.last.push(b);
-    if (!this.corked) this.waiter?.();
-    return true;
-  }
-  end(): this {
-    return this;
-  }
-  destroy(): this {
-    this.destroyed = true;
-    return this;
-  }
-
-  /** Feeds one chunk and resolves once the connection has flushed its replies. */
-  roundTrip(chunk: Buffer): Promise<void> {
-    return new Promise((resolve) => {
-      this.waiter = () => {
-        this.waiter = undefined;
-        resolve();
-      };
-      this.emit('data', chunk);
-    });
-  }
-}
 
 /** One command's view over a Map: reads through, writes kept until the command succeeds. */
 class MapView implements CommandTx {
@@ -169,8 +120,8 @@ class MapBackend implements Backend {
 }
 
 /** A connection wired as a node wires it (NodeMetrics per-command hook), over MapBackend. */
-function benchConnection(): NullSocket {
-  const socket = new NullSocket();
+function benchConnection(): FakeSocket {
+  const socket = new FakeSocket();
   const metrics = new NodeMetrics({ raft: () => undefined });
   const pubsub: PubSub = new LocalPubSub();
   new Connection(socket as unknown as Socket, 1, {
@@ -199,9 +150,9 @@ async function dispatchRate(
 ): Promise<{ perSecond: number; cpuMicros: number }> {
   const socket = benchConnection();
   if (setup.length > 0) await socket.roundTrip(setup);
-  socket.last = [];
+  socket.out = [];
   await socket.roundTrip(chunk);
-  const got = Buffer.concat(socket.last);
+  const got = Buffer.concat(socket.out);
   if (!got.equals(expected)) throw new Error(`unexpected replies: ${JSON.stringify(got.toString('latin1'))}`);
   for (let i = 0; i < 2000; i++) await socket.roundTrip(chunk); // warm-up
   const rates: number[] = [];
@@ -215,7 +166,7 @@ async function dispatchRate(
     do {
       for (let i = 0; i < 100; i++) await socket.roundTrip(chunk);
       rounds += 100;
-      socket.last = [];
+      socket.out = [];
       elapsed = process.hrtime.bigint() - start;
     } while (elapsed < budget);
     const used = process.cpuUsage(cpuStart);

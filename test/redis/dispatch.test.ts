@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import type { Backend, Watch } from '../../src/redis/backend.ts';
@@ -8,61 +7,8 @@ import { Connection, DEFAULT_CONNECTION_LIMITS } from '../../src/redis/connectio
 import { LocalPubSub } from '../../src/redis/pubsub.ts';
 import { encodeCommand } from '../../src/redis/resp/writer.ts';
 import { SealError } from '../../src/util/errors.ts';
+import { FakeSocket } from '../helpers/fake-socket.ts';
 import { MemoryBackend } from '../helpers/memory-backend.ts';
-
-/** A socket stand-in: collects what the connection writes, resolves when a flush ends. */
-class FakeSocket extends EventEmitter {
-  destroyed = false;
-  ended = false;
-  writableLength = 0;
-  out: Buffer[] = [];
-  private corked = false;
-  private waiter: (() => void) | undefined;
-  setNoDelay(): this {
-    return this;
-  }
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  cork(): void {
-    this.corked = true;
-  }
-  uncork(): void {
-    this.corked = false;
-    this.waiter?.();
-  }
-  write(b: Buffer): boolean {
-    this.out.push(b);
-    if (!this.corked) this.waiter?.();
-    return true;
-  }
-  end(): this {
-    this.ended = true;
-    return this;
-  }
-  destroy(): this {
-    this.destroyed = true;
-    return this;
-  }
-  /** Feeds bytes and returns everything written until the connection goes quiet. */
-  async send(bytes: Buffer): Promise<string> {
-    this.out = [];
-    this.emit('data', bytes);
-    // Every batch ends with a flush; wait until no further batch follows.
-    for (;;) {
-      const more = await new Promise<boolean>((resolve) => {
-        this.waiter = () => resolve(true);
-        setImmediate(() => resolve(false));
-      });
-      this.waiter = undefined;
-      if (!more) break;
-    }
-    return Buffer.concat(this.out).toString('latin1');
-  }
-}
 
 type Observed = [name: string, error: boolean];
 

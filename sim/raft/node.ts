@@ -28,12 +28,13 @@ import { type CrashOptions, SimDisk, type SimDiskOp } from '../../src/raft/disk/
 import { type RecoveredState, Wal, type WalCrashPoint } from '../../src/raft/wal/wal.ts';
 import { isSealError } from '../../src/util/errors.ts';
 import type { NodeClock } from '../clock.ts';
-import type { KvCmd, KvInput, KvOutput } from '../lincheck/models.ts';
+import type { KvInput, KvOutput } from '../lincheck/models.ts';
 import type { Prng } from '../prng.ts';
 import type { Scheduler } from '../queue.ts';
 import type { Ghost } from './ghost.ts';
 import { bytesHash, encodeOp, KvMachine, mix } from './kv.ts';
 import { LyingDisk } from './lying-disk.ts';
+import { LeaderReads } from './reads.ts';
 import { diffLogState, SyncedLog } from './synced-log.ts';
 import { readWalView, type WalView } from './wal-view.ts';
 import type { Wire } from './wire.ts';
@@ -88,18 +89,7 @@ export interface NodeEnv {
 
 export const WAL_DIR = '/wal';
 const TICK_MS = 100;
-const enc = new TextEncoder();
 const RESOLVED = Promise.resolve();
-
-interface PendingRead {
-  /** Served on the leader's lease: re-checked after reading the FSM (P34). */
-  readonly lease: boolean;
-  readonly client: number;
-  readonly reqId: number;
-  readonly cmd: KvCmd;
-  /** Ghost max commit when the request reached the leader (I15). */
-  readonly floor: number;
-}
 
 export class SimRaftNode {
   /** Survives crashes; a crash keeps what SimDisk's crash model keeps. */
@@ -157,9 +147,7 @@ export class SimRaftNode {
   private readonly writers = new Map<string, number>();
   /** Self-test bug only: the reads of a MULTI/EXEC batch as the leader saw them at propose time. */
   private readonly earlyReads = new Map<string, KvOutput[]>();
-  private reads = new Map<string, PendingRead>();
-  private readSeq = 0;
-  private serveQueue: { index: number; read: PendingRead }[] = [];
+  private reads!: LeaderReads;
   private readonly totals = {
     recoveries: 0,
     repairs: 0,
@@ -308,8 +296,6 @@ export class SimRaftNode {
     this.writers.clear();
     this.earlyReads.clear();
     this.lastAckIndex = 0;
-    this.reads = new Map();
-    this.serveQueue = [];
     const jitter = this.env.jitter;
     this.core = new RaftCore({
       id: this.sid,
@@ -319,6 +305,21 @@ export class SimRaftNode {
       leaseReads: this.env.leaseShare > 0,
       applied: si,
     });
+    this.reads = new LeaderReads(
+      {
+        id: this.id,
+        core: this.core,
+        fsm: () => this.fsm,
+        ghost: this.env.ghost,
+        send: (to, w) => this.env.send(this.id, to, w),
+        redirect: (client, reqId) => this.redirect(client, reqId),
+        later: (fn) => this.inbox.push(fn),
+        leaseShare: this.env.leaseShare,
+        lease: this.env.lease,
+        skipReadIndex: this.env.bug === 'read-before-term-commit',
+      },
+      this.totals,
+    );
     const r = state.repaired;
     const hs = state.hardState;
     this.env.log(
@@ -486,18 +487,7 @@ export class SimRaftNode {
       return;
     }
     if (cmd.f === 'get' || cmd.f === 'read') {
-      // Every arrival (retries included) is its own read with its own floor (I15).
-      const read = { client, reqId, cmd, floor: this.env.ghost.maxCommit, lease: false };
-      if (this.env.bug === 'read-before-term-commit') {
-        // The self-test bug answers at the local commit index, skipping ReadIndex.
-        this.readAnswered(this.core.raft.log.committed);
-        this.serveQueue.push({ index: this.core.raft.log.committed, read });
-        this.serveReads();
-        return;
-      }
-      const share = this.env.leaseShare;
-      if (share > 0 && (share >= 1 || this.env.lease.chance(share)) && this.leaseRead(read)) return;
-      this.readIndex(read);
+      this.reads.start(client, reqId, cmd);
     } else {
       const cached = this.fsm.cached(client, reqId);
       if (cached !== undefined) {
@@ -521,28 +511,6 @@ export class SimRaftNode {
         this.redirect(client, reqId);
       }
     }
-  }
-
-  private readIndex(read: PendingRead): void {
-    const key = `${read.client}:${read.reqId}:${++this.readSeq}`;
-    this.reads.set(key, { ...read, lease: false });
-    this.core.readIndex(enc.encode(key));
-  }
-
-  /** Serves the read at the commit index if the lease holds; false: use ReadIndex instead. */
-  private leaseRead(read: PendingRead): boolean {
-    let index: number;
-    try {
-      index = this.core.leaseRead();
-    } catch (err) {
-      if (!isSealError(err)) throw err;
-      this.totals.leaseRefused++;
-      return false;
-    }
-    this.readAnswered(index);
-    this.serveQueue.push({ index, read: { ...read, lease: true } });
-    this.serveReads();
-    return true;
   }
 
   /** Hand leadership to `to` if this node still leads when the request is taken in. */
@@ -572,18 +540,6 @@ export class SimRaftNode {
     this.env.send(this.id, client, { t: 'resp', reqId, output });
   }
 
-  /** I16: a read index is only handed out by a leader that has committed an entry of its term. */
-  private readAnswered(index: number): void {
-    const log = this.core.raft.log;
-    const t = log.term(log.committed);
-    if (this.core.role !== 'leader' || t !== this.core.term) {
-      this.env.ghost.fail(
-        'I16',
-        `n${this.id} answered a read at ${index} as ${this.core.role} t${this.core.term}; commit ${log.committed} is t${t ?? '?'}`,
-      );
-    }
-  }
-
   private redirect(client: number, reqId: number): void {
     const lead = this.core.lead;
     const leader = lead === '' || lead === this.sid ? undefined : Number(lead);
@@ -610,7 +566,7 @@ export class SimRaftNode {
     if (!this.waiting && this.alive && !this.paused && this.core.hasReady()) {
       const rd = this.core.ready();
       // The read states came out of the step just taken: check them against that state.
-      for (const rs of rd.readStates) this.readAnswered(rs.index);
+      this.reads.checkAnswers(rd.readStates);
       this.inFlight = rd;
       this.syncDone = false;
       const life = this.life;
@@ -728,14 +684,8 @@ export class SimRaftNode {
       this.applyEntry(e);
     }
     if (applying && this.dieAt('apply.afterBatch')) return;
-    for (const rs of rd.readStates) {
-      const key = new TextDecoder().decode(rs.context);
-      const read = this.reads.get(key);
-      if (read === undefined) continue;
-      this.reads.delete(key);
-      this.serveQueue.push({ index: rs.index, read });
-    }
-    this.serveReads();
+    this.reads.confirmed(rd.readStates);
+    this.reads.serve();
     this.core.advance(rd);
     this.inFlight = undefined;
     if (this.maybeSnapshot()) return;
@@ -896,38 +846,6 @@ export class SimRaftNode {
     const early = this.earlyReads.get(key);
     this.earlyReads.delete(key);
     this.ackWrite(r.op.client, r.op.reqId, early ?? r.output);
-  }
-
-  private serveReads(): void {
-    if (this.serveQueue.length === 0) return;
-    const keep: { index: number; read: PendingRead }[] = [];
-    for (const q of this.serveQueue) {
-      if (this.fsm.applied < q.index) {
-        keep.push(q);
-        continue;
-      }
-      const output: KvOutput = this.fsm.read(q.read.cmd);
-      if (q.read.lease && !this.core.leaseValid()) {
-        // The lease ran out while the read waited or was read (P34): confirm by ReadIndex.
-        this.totals.leaseLapsed++;
-        const read = q.read;
-        this.inbox.push(() => {
-          if (this.core.role === 'leader') this.readIndex(read);
-          else this.redirect(read.client, read.reqId);
-        });
-        continue;
-      }
-      if (q.read.lease) this.totals.leaseReads++;
-      if (q.index < q.read.floor) {
-        const how = q.read.lease ? 'lease read' : 'read';
-        this.env.ghost.fail(
-          'I15',
-          `n${this.id} ${how} at ${q.index} < max commit ${q.read.floor} at arrival`,
-        );
-      }
-      this.env.send(this.id, q.read.client, { t: 'resp', reqId: q.read.reqId, output });
-    }
-    this.serveQueue = keep;
   }
 
   // ---- ghost checks ----

@@ -43,6 +43,22 @@ describe('invariants that need a tampered state', () => {
     );
   });
 
+  test('I6: a new leader must hold what earlier terms committed, not what later ones did', async () => {
+    // The ghost already saw index 1 committed with term 5: in term 0 (binding on a leader of
+    // term 1: I6), or in term 3 (not binding: a stale leader of a lower term may lack it, so
+    // only I7 fires, once the node's own commit covers index 1 with another term).
+    for (const [committedIn, want] of [
+      [0, 'I6'],
+      [3, undefined],
+    ] as const) {
+      const { ghost, node, run } = oneNode();
+      ghost.committed(9, 1, 5, committedIn);
+      await run(3000);
+      assert.equal(node.roleLetter(), 'L');
+      assert.equal(violationOf(ghost)?.invariant, want === undefined ? 'I7' : want);
+    }
+  });
+
   test('I13: a winner without a voter majority of grants is caught; learners do not count', () => {
     const g = new Ghost(() => 1);
     g.vote(2, 4, '1');

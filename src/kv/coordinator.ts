@@ -4,7 +4,7 @@ import { isSealError, SealError, sealError } from '../util/errors.ts';
 import type { ApplyReport, RequestResult } from './fsm.ts';
 import type { HybridLogicalClock } from './hlc.ts';
 import { encodeHlcLease } from './hlc-lease.ts';
-import { type KvTx, Overlay } from './overlay.ts';
+import { type KvTx, Overlay, successor } from './overlay.ts';
 import { encodeProposal } from './proposal.ts';
 import { encodeRequests, type Request, type WriteOp } from './request.ts';
 
@@ -145,6 +145,44 @@ export class Coordinator {
     return round;
   }
 
+  /**
+   * Counts the live keys at one confirmed read timestamp, in slices with an
+   * event-loop turn between them. A transaction body is synchronous, and a
+   * count over a million keys in one body held the node past its election
+   * timeout. The versions visible at that timestamp stay in place while the
+   * walk runs: GC keeps everything newer than its retention point.
+   */
+  async countKeys(sliceKeys = 4096): Promise<number> {
+    const ts = await this.confirmedReadTimestamp();
+    const nowMs = BigInt(this.o.nowMs());
+    let count = 0;
+    let after: Uint8Array | undefined;
+    for (;;) {
+      const page = this.o.mvcc.scan({
+        ts,
+        nowMs,
+        limit: sliceKeys,
+        ...(after === undefined ? {} : { start: successor(after) }),
+      });
+      count += page.length;
+      if (page.length < sliceKeys) return count;
+      after = page[page.length - 1]!.key;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** A read timestamp taken while leadership (lease or quorum) held (raft.md P34). */
+  private async confirmedReadTimestamp(): Promise<bigint> {
+    const deadline = this.o.nowMs() + this.o.proposalTimeoutMs;
+    for (;;) {
+      const ts = await this.readTimestamp();
+      if (this.o.node.readStillValid()) return ts;
+      if (this.o.nowMs() > deadline) {
+        throw sealError(Err.NotLeader, 'leadership could not be confirmed for this read; retry');
+      }
+    }
+  }
+
   async transact<T>(body: (tx: KvTx) => T, watches: WatchSpec[] = []): Promise<TransactResult<T>> {
     let conflicts = 0;
     let confirmedTs: bigint | undefined;
@@ -163,15 +201,7 @@ export class Coordinator {
         // stays a valid answer however long the body ran (DBSIZE over a large
         // store takes longer than a lease).
         if (confirmedTs !== undefined) return { ok: true, value };
-        const ts = await this.readTimestamp();
-        // P34: the lease (or leadership) must still hold after the applied
-        // state was read, or a pause in between could serve stale data.
-        if (!this.o.node.readStillValid()) {
-          if (this.o.nowMs() > deadline) {
-            throw sealError(Err.NotLeader, 'leadership could not be confirmed for this read; retry');
-          }
-          continue;
-        }
+        const ts = await this.confirmedReadTimestamp();
         if (ts === readTs) return { ok: true, value };
         confirmedTs = ts;
         continue;

@@ -123,7 +123,7 @@ export function mergeKeyPage(
 }
 
 /** The smallest key strictly greater than `k` (k ‖ 0x00). */
-function successor(k: Uint8Array): Uint8Array {
+export function successor(k: Uint8Array): Uint8Array {
   const out = new Uint8Array(k.length + 1);
   out.set(k);
   return out;

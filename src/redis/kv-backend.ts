@@ -46,6 +46,12 @@ export class KvBackend implements Backend {
   }
 
   async run(cmds: Buffer[][]): Promise<Reply[]> {
+    // A lone DBSIZE walks the whole key space: count it in slices outside a
+    // transaction body so a large store cannot hold the event loop.
+    const only = cmds.length === 1 ? cmds[0]! : undefined;
+    if (only !== undefined && only.length === 1 && lookup(only[0]!)?.name === 'dbsize') {
+      return [{ t: 'int', n: await this.o.coordinator.countKeys() }];
+    }
     const r = await this.o.coordinator.transact((tx) => cmds.map((c) => this.runOne(tx, c)));
     return r.ok ? r.value : [];
   }

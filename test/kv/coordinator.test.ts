@@ -60,6 +60,34 @@ describe('coordinator over FSM and MVCC', () => {
     }
   });
 
+  test('DBSIZE counts in slices at one confirmed timestamp, letting the event loop run between them', async () => {
+    const { node, close } = openSingleNode();
+    try {
+      for (let c = 0; c < 10; c++) {
+        const mset = ['MSET'];
+        for (let i = 0; i < 100; i++) mset.push(`k${c}-${i}`, 'v');
+        await node.backend.run([cmd(...mset)]);
+      }
+      await node.backend.run([cmd('SET', 'gone', 'v', 'PX', '1'), cmd('DEL', 'k0-0')]);
+      await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(await node.backend.run([cmd('DBSIZE')]), [{ t: 'int', n: 999 }]);
+      let turns = 0;
+      const ticker = setInterval(() => turns++, 0);
+      try {
+        assert.equal(await node.coordinator.countKeys(50), 999);
+      } finally {
+        clearInterval(ticker);
+      }
+      assert.ok(turns >= 3, `the event loop ran ${turns} timer turns during a count in 20 slices`);
+      // Inside a pipeline or with arguments DBSIZE takes the ordinary path.
+      const [size, err] = await node.backend.run([cmd('DBSIZE'), cmd('DBSIZE', 'extra')]);
+      assert.deepEqual(size, { t: 'int', n: 999 });
+      assert.equal(err?.t, 'error');
+    } finally {
+      await close();
+    }
+  });
+
   test('a pipeline segment sees its own earlier writes; a failing command changes nothing', async () => {
     const { node, close } = openSingleNode();
     try {

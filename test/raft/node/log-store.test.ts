@@ -15,7 +15,12 @@ function ents(from: number, to: number, term: number): Entry[] {
 
 describe('LogStore', () => {
   test('indexKeepingBytes bounds the kept tail by payload bytes', () => {
-    const big = (i: number): Entry => ({ index: i, term: 1, type: EntryType.Normal, data: new Uint8Array(100) });
+    const big = (i: number): Entry => ({
+      index: i,
+      term: 1,
+      type: EntryType.Normal,
+      data: new Uint8Array(100),
+    });
     const s = new LogStore({
       hardState: hs,
       bootstrap: conf,

@@ -30,6 +30,8 @@ const BUGS: Record<SimModel, readonly SimBug[]> = {
     'clock-beyond-rho',
     'multi-reads-at-propose',
     'apply-through-halt',
+    'two-pending-conf',
+    'learner-campaign',
   ],
   smoke: ['stale-read'],
 };

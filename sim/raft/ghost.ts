@@ -1,6 +1,13 @@
 // Ghost state of docs/spec/raft.md §1: facts no node can see, recorded as the run goes and
 // compared with every node after every event. The first violation stops the run.
 
+import type { ConfState } from '../../src/raft/core/types.ts';
+
+/** `v1,2,3/l4`: a config as text, members sorted. */
+export function confKey(c: ConfState): string {
+  return `v${[...c.voters].sort().join(',')}/l${[...c.learners].sort().join(',')}`;
+}
+
 export interface Violation {
   readonly ev: number;
   readonly invariant: string;
@@ -27,6 +34,10 @@ export class Ghost {
   readonly opAt = new Map<string, { index: number; term: number }>();
   /** I17: acknowledgements whose entry must be seen committed once the event's checks ran. */
   private acks: { node: number; op: string; index: number; term: number }[] = [];
+  /** I9, I13: the voters of the config that committed each index (unset: every node). */
+  readonly committedVoters: (readonly string[] | undefined)[] = [];
+  /** I14: the config every node must hold after applying the conf entry at each index. */
+  readonly confAfter = new Map<number, string>();
   /** I13: every index up to here was checked to be durable on a voter majority when committed. */
   private quorumChecked = 0;
   violation: Violation | undefined;
@@ -55,13 +66,15 @@ export class Ghost {
    * whether a node's durable image holds t/i, in its log or under a durable snapshot.
    */
   durableQuorum(holds: readonly ((i: number, t: number | undefined) => boolean)[]): void {
-    const need = Math.floor(holds.length / 2) + 1;
     for (let i = 1; i <= this.maxCommit; i++) {
       const t = this.committedTerm[i];
+      // holds[k] is node k+1; the entry must survive on a majority of the voters that committed it.
+      const voters = this.committedVoters[i];
+      const ks = voters === undefined ? holds.map((_, k) => k) : voters.map((v) => Number(v) - 1);
       let holders = 0;
-      for (const f of holds) if (f(i, t)) holders++;
-      if (holders < need) {
-        this.fail('I9', `committed ${t ?? '?'}/${i} durable on ${holders} of ${holds.length} nodes`);
+      for (const k of ks) if (holds[k]?.(i, t) === true) holders++;
+      if (holders <= ks.length / 2) {
+        this.fail('I9', `committed ${t ?? '?'}/${i} durable on ${holders} of ${ks.length} voters`);
         return;
       }
     }
@@ -89,14 +102,43 @@ export class Ghost {
   ) {
     for (let i = this.quorumChecked + 1; i <= this.maxCommit; i++) {
       const t = this.committedTerm[i];
+      const ids = this.committedVoters[i];
+      // Learners and nodes outside the committing config hold copies that count for nothing.
+      const counted = ids === undefined ? voters : voters.filter((v) => ids.includes(String(v.id)));
       let holders = 0;
-      for (const v of voters) if (i <= v.snapIndex || v.termAt(i) === t) holders++;
-      if (holders <= voters.length / 2) {
-        this.fail('I13', `${t ?? '?'}/${i} committed while durable on ${holders} of ${voters.length} voters`);
+      for (const v of counted) if (i <= v.snapIndex || v.termAt(i) === t) holders++;
+      if (holders <= counted.length / 2) {
+        this.fail(
+          'I13',
+          `${t ?? '?'}/${i} committed while durable on ${holders} of ${counted.length} voters`,
+        );
         return;
       }
       this.quorumChecked = i;
     }
+  }
+
+  /**
+   * I14: applying the conf entry at `index` moved `node` from config `before` to `after`; the
+   * two differ in exactly one member's role, and every node holds the same config after it.
+   */
+  confApplied(node: number, index: number, before: ConfState, after: ConfState): void {
+    const role = (c: ConfState, id: string): string =>
+      c.voters.includes(id) ? 'v' : c.learners.includes(id) ? 'l' : '-';
+    const ids = new Set([...before.voters, ...before.learners, ...after.voters, ...after.learners]);
+    const changed = [...ids].filter((id) => role(before, id) !== role(after, id));
+    const key = confKey(after);
+    if (changed.length !== 1) {
+      this.fail(
+        'I14',
+        `n${node} applied ${index}: ${confKey(before)} → ${key} changes ${changed.length} members`,
+      );
+      return;
+    }
+    const prev = this.confAfter.get(index);
+    if (prev === undefined) this.confAfter.set(index, key);
+    else if (prev !== key)
+      this.fail('I14', `n${node} holds ${key} after ${index}; another node holds ${prev}`);
   }
 
   /** I17: node answers a write `op` as done; it must have applied the entry carrying op. */
@@ -131,7 +173,13 @@ export class Ghost {
    * current term. The first node to see an index committed is the leader that committed it,
    * so its term says in which term the index was committed (I6).
    */
-  committed(node: number, index: number, term: number | undefined, nodeTerm = 0): void {
+  committed(
+    node: number,
+    index: number,
+    term: number | undefined,
+    nodeTerm = 0,
+    voters?: readonly string[],
+  ): void {
     if (index > this.maxCommit) this.maxCommit = index;
     const prev = this.committedTerm[index];
     if (prev === undefined || prev === 0) {
@@ -139,6 +187,7 @@ export class Ghost {
       else {
         this.committedTerm[index] = term;
         this.committedIn[index] = nodeTerm;
+        if (voters !== undefined) this.committedVoters[index] = voters;
       }
     } else if (prev !== term) {
       this.fail('I7', `n${node} has t${term ?? '?'} at committed ${index} (committed in t${prev})`);

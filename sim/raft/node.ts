@@ -18,20 +18,28 @@
 //   crashes the disk and throws, so the dying WAL gets no further step. A kill during
 //   recovery happens at the gate instead (recovery has no hook): its fsync never returns.
 
+import { decodeConfChange } from '../../src/raft/core/confchange.ts';
 import { RaftCore } from '../../src/raft/core/core.ts';
 import { MemoryStorage } from '../../src/raft/core/memory-storage.ts';
 import type { Message } from '../../src/raft/core/messages.ts';
 import type { Ready } from '../../src/raft/core/ready.ts';
-import type { ConfState, Entry, Snapshot } from '../../src/raft/core/types.ts';
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  EntryType,
+  type Snapshot,
+} from '../../src/raft/core/types.ts';
 import type { Disk } from '../../src/raft/disk/disk.ts';
 import { type CrashOptions, SimDisk, type SimDiskOp } from '../../src/raft/disk/sim-disk.ts';
+import { MembershipHistory } from '../../src/raft/node/membership.ts';
 import { type RecoveredState, Wal, type WalCrashPoint } from '../../src/raft/wal/wal.ts';
 import { isSealError } from '../../src/util/errors.ts';
 import type { NodeClock } from '../clock.ts';
 import type { KvInput, KvOutput } from '../lincheck/models.ts';
 import type { Prng } from '../prng.ts';
 import type { Scheduler } from '../queue.ts';
-import type { Ghost } from './ghost.ts';
+import { confKey, type Ghost } from './ghost.ts';
 import { bytesHash, encodeOp, KvMachine, mix } from './kv.ts';
 import { LyingDisk } from './lying-disk.ts';
 import { LeaderReads } from './reads.ts';
@@ -51,7 +59,9 @@ export type RaftBug =
   | 'read-before-term-commit'
   | 'clock-beyond-rho'
   | 'multi-reads-at-propose'
-  | 'apply-through-halt';
+  | 'apply-through-halt'
+  | 'two-pending-conf'
+  | 'learner-campaign';
 
 export interface NodeEnv {
   readonly sched: Scheduler;
@@ -148,6 +158,8 @@ export class SimRaftNode {
   /** Self-test bug only: the reads of a MULTI/EXEC batch as the leader saw them at propose time. */
   private readonly earlyReads = new Map<string, KvOutput[]>();
   private reads!: LeaderReads;
+  /** Membership as of the snapshot and each conf entry applied since (P31). */
+  private membership = new MembershipHistory(0, { voters: [], learners: [] });
   private readonly totals = {
     recoveries: 0,
     repairs: 0,
@@ -163,6 +175,8 @@ export class SimRaftNode {
     leaseReads: 0,
     leaseRefused: 0,
     leaseLapsed: 0,
+    confApplied: 0,
+    confSnapRecovered: 0,
   };
 
   constructor(
@@ -284,8 +298,10 @@ export class SimRaftNode {
     this.wasLeader = false;
     this.leadLast = undefined;
     this.fsm = snap === undefined ? new KvMachine() : KvMachine.restore(snap.data);
+    this.membership = new MembershipHistory(si, snap?.meta.conf ?? this.conf);
     if (snap !== undefined) {
       this.totals.snapRecovered++;
+      if (confKey(snap.meta.conf) !== confKey(this.conf)) this.totals.confSnapRecovered++;
       this.checkSnapState('recovered', snap.meta.index, this.fsm);
     }
     this.inFlight = undefined;
@@ -368,6 +384,9 @@ export class SimRaftNode {
       this.scheduleTick();
       if (this.paused || this.waiting) return;
       this.core.tick();
+      // The self-test bug lets a learner start an election of its own.
+      if (this.env.bug === 'learner-campaign' && this.isLearner() && this.core.role === 'follower')
+        this.core.raft.startElection('PreVote', false);
       this.pump();
     });
   }
@@ -426,6 +445,8 @@ export class SimRaftNode {
       'lease.served': t.leaseReads,
       'lease.refused': t.leaseRefused,
       'lease.lapsed': t.leaseLapsed,
+      'conf.applied': t.confApplied,
+      'conf.snap-recovered': t.confSnapRecovered,
     };
   }
 
@@ -532,6 +553,45 @@ export class SimRaftNode {
     this.pump();
   }
 
+  /**
+   * Ask the core to append a membership change if this node still leads when the request is
+   * taken in; `done` gets the refusal's error code, or undefined once the entry is appended.
+   */
+  proposeConf(cc: ConfChange, done: (refused: string | undefined) => void): void {
+    if (!this.alive) return;
+    const run = (): void => {
+      if (this.core.role !== 'leader') {
+        done('NotLeader');
+        return;
+      }
+      // The self-test bug forgets the change already pending (P37).
+      if (this.env.bug === 'two-pending-conf') this.core.raft.pendingConfIndex = 0;
+      let refused: string | undefined;
+      try {
+        this.core.proposeConfChange(cc);
+      } catch (err) {
+        if (!isSealError(err)) throw err;
+        refused = err.code;
+      }
+      done(refused);
+    };
+    if (this.paused || this.waiting) {
+      this.inbox.push(run);
+      return;
+    }
+    run();
+    this.pump();
+  }
+
+  /** The configuration in effect on this node (D2: as of its last applied conf entry). */
+  confState(): ConfState {
+    return this.core.raft.trk.confState();
+  }
+
+  private isLearner(): boolean {
+    return this.core.raft.trk.isLearner(this.sid);
+  }
+
   /** I17: a write is acknowledged only by a node that applied the committed entry carrying it. */
   private ackWrite(client: number, reqId: number, output: KvOutput): void {
     const op = `${client}:${reqId}`;
@@ -634,6 +694,7 @@ export class SimRaftNode {
       );
     }
     this.storage.applySnapshot(s);
+    this.membership.reset(index, s.meta.conf);
     this.chain.length = index;
     this.chain[index] = this.snapChain(s);
     if (this.checkedCommit < index) this.checkedCommit = index;
@@ -708,7 +769,9 @@ export class SimRaftNode {
     const index = this.env.bug === 'snapshot-off-by-one' ? applied - 1 : applied;
     const term = this.storage.term(index);
     if (term === undefined || index <= this.storage.snapshot().meta.index) return false;
-    const snap: Snapshot = { meta: { index, term, conf: this.conf }, data: this.fsm.serialize() };
+    // P31: the membership in force at the snapshot's index, not the latest one.
+    const conf = this.membership.at(index);
+    const snap: Snapshot = { meta: { index, term, conf }, data: this.fsm.serialize() };
     if (index > applied)
       this.env.ghost.fail('I18', `n${this.id} snapshot at ${index} beyond applied ${applied}`);
     this.checkSnapState('created', index, KvMachine.restore(snap.data));
@@ -838,7 +901,7 @@ export class SimRaftNode {
   }
 
   private applyEntry(e: Entry): void {
-    const r = this.fsm.apply(e.index, e.data);
+    const r = e.type === EntryType.ConfChange ? this.applyConf(e) : this.fsm.apply(e.index, e.data);
     const key = r === undefined ? undefined : `${r.op.client}:${r.op.reqId}`;
     this.env.ghost.applied(this.id, e.index, bytesHash(e.term, e.data), this.fsm.stateHash(), key, e.term);
     if (r === undefined || key === undefined) return;
@@ -846,6 +909,18 @@ export class SimRaftNode {
     const early = this.earlyReads.get(key);
     this.earlyReads.delete(key);
     this.ackWrite(r.op.client, r.op.reqId, early ?? r.output);
+  }
+
+  /** D2: the change takes effect now, on every node, leader or not; the FSM only moves on. */
+  private applyConf(e: Entry): undefined {
+    const before = this.confState();
+    const after = this.core.applyConfChange(decodeConfChange(e.data));
+    this.membership.applied(e.index, after);
+    this.fsm.applied = e.index;
+    this.totals.confApplied++;
+    this.env.ghost.confApplied(this.id, e.index, before, after);
+    this.env.log(this, `| conf ${e.index} ${confKey(after)}`);
+    return undefined;
   }
 
   // ---- ghost checks ----
@@ -898,7 +973,15 @@ export class SimRaftNode {
     const term = this.core.term;
     const leads = this.core.role === 'leader';
     if (leads) g.leader(term, this.id);
-    if (leads && !this.wasLeader) g.winner(term, this.id, this.conf.voters);
+    const trk = this.core.raft.trk;
+    if (leads && !this.wasLeader) g.winner(term, this.id, trk.voters);
+    // I13: a node that declares itself a learner never campaigns or leads.
+    if (this.core.role !== 'follower' && trk.isLearner(this.sid))
+      g.fail(
+        'I13',
+        `n${this.id} is ${this.core.role} t${term} while a learner (${confKey(trk.confState())})`,
+      );
+    if (leads) this.checkPendingConf();
     this.checkAppendOnly(leads);
     if (leads && !this.wasLeader) {
       // I6: a new leader holds every entry committed so far.
@@ -930,13 +1013,27 @@ export class SimRaftNode {
     }
   }
 
+  /** I14: a leader holds at most one conf entry beyond what it applied. */
+  private checkPendingConf(): void {
+    const log = this.core.raft.log;
+    const lo = Math.max(log.applied + 1, log.firstIndex());
+    let pending = 0;
+    for (const e of log.slice(lo, log.lastIndex() + 1)) if (e.type === EntryType.ConfChange) pending++;
+    if (pending > 1)
+      this.env.ghost.fail(
+        'I14',
+        `n${this.id} leads t${this.core.term} with ${pending} conf entries beyond applied ${log.applied}`,
+      );
+  }
+
   /** I7: the ghost learns the term of each index this node's commit newly covers. */
   private noteCommitted(): void {
     const log = this.core.raft.log;
     const commit = log.committed;
     const from = Math.max(this.checkedCommit + 1, log.firstIndex() - 1);
     const term = this.core.term;
-    for (let i = from; i <= commit; i++) this.env.ghost.committed(this.id, i, log.term(i), term);
+    const voters = from <= commit ? this.core.raft.trk.voters : undefined;
+    for (let i = from; i <= commit; i++) this.env.ghost.committed(this.id, i, log.term(i), term, voters);
     if (commit > this.checkedCommit) this.checkedCommit = commit;
   }
 

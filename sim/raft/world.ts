@@ -17,7 +17,8 @@ import { failLine, faultLine, fmtEv, fmtTime, passLine, statusLine, Trace } from
 import { drawActionPlan, LeaderActions } from './actions.ts';
 import { RaftClient } from './client.ts';
 import { describePlan, drawProcFaultPlan, drawSnapPlan, ProcChaos } from './faults.ts';
-import { Ghost } from './ghost.ts';
+import { confKey, Ghost } from './ghost.ts';
+import { drawMemberPlan, MembershipActions } from './membership.ts';
 import { type RaftBug, SimRaftNode } from './node.ts';
 import { viewHolds } from './wal-view.ts';
 import { describeWire, type Wire } from './wire.ts';
@@ -49,6 +50,7 @@ interface World {
   readonly netChaos: NetChaos<Wire>;
   readonly procChaos: ProcChaos;
   readonly actions: LeaderActions;
+  readonly members: MembershipActions;
 }
 
 const RESOLVED = Promise.resolve();
@@ -78,7 +80,11 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   const emit = (text: string): void => trace.line(sched.eventCount, text);
   const ghost = new Ghost(() => sched.eventCount);
   const size = streamFor(seed, 'cluster').chance(0.7) ? 3 : 5;
-  const servers = Array.from({ length: size }, (_, i) => i + 1);
+  // Membership seeds hold one spare server that starts outside the configuration.
+  const confBug = opts.bug === 'two-pending-conf' || opts.bug === 'learner-campaign';
+  const memberPlan = confBug ? { confEveryMs: 400 } : drawMemberPlan(streamFor(seed, 'member.plan'));
+  const initial = Array.from({ length: size }, (_, i) => i + 1);
+  const servers = memberPlan.confEveryMs > 0 ? [...initial, size + 1] : initial;
   const clientIds = Array.from({ length: 3 + streamFor(seed, 'clients').int(0, 2) }, (_, i) => 101 + i);
   const netPlan = drawNetFaultPlan(streamFor(seed, 'net.plan'));
   const procPlan = drawProcFaultPlan(streamFor(seed, 'proc.plan'));
@@ -108,7 +114,8 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
     fault,
   });
   const send = (from: number, to: number, w: Wire): void => net.send(from, to, w);
-  const conf = { voters: servers.map(String), learners: [] };
+  // Every server, the spare too, boots with the initial membership (it is not in the log).
+  const conf = { voters: initial.map(String), learners: [] };
   const diskRands = servers.map((id) => streamFor(seed, `disk.fault.${id}`));
   // The fault scheduler needs the nodes and the nodes report deaths to it: bound after both exist.
   let chaos: ProcChaos | undefined;
@@ -149,7 +156,7 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
     const log = (text: string): void =>
       emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} c${id} ${text}`);
     const cfg = {
-      servers,
+      servers: initial,
       timeoutMs: 1500,
       retryEveryMs: 120,
       maxThinkMs: 30,
@@ -187,10 +194,19 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
       emit(faultLine(sched.nowMs, sched.eventCount, text));
     },
   );
-  emit(
-    `plan n=${size} clients=${clientIds.length} ${describePlan(procPlan)} snap=${snapPlan.every}/${snapPlan.retain}${snapPlan.concurrent ? '/bg' : ''} transfer/${actions.transferEveryMs}ms lease=${leaseShare} multi=${multiShare} drop=${netPlan.rates.dropP.toFixed(3)}`,
+  const members = new MembershipActions(
+    sched,
+    streamFor(seed, 'member'),
+    memberPlan,
+    nodes,
+    (text) => emit(faultLine(sched.nowMs, sched.eventCount, text)),
+    opts.bug === 'two-pending-conf',
   );
-  return { sched, trace, ghost, nodes, clients, netChaos, procChaos, actions: leaderActions };
+  const confPlan = memberPlan.confEveryMs > 0 ? ` conf/${memberPlan.confEveryMs}ms spare=n${size + 1}` : '';
+  emit(
+    `plan n=${size}${confPlan} clients=${clientIds.length} ${describePlan(procPlan)} snap=${snapPlan.every}/${snapPlan.retain}${snapPlan.concurrent ? '/bg' : ''} transfer/${actions.transferEveryMs}ms lease=${leaseShare} multi=${multiShare} drop=${netPlan.rates.dropP.toFixed(3)}`,
+  );
+  return { sched, trace, ghost, nodes, clients, netChaos, procChaos, actions: leaderActions, members };
 }
 
 /** Runs events to endMs; checks the ghost invariants after each. Stops at the first violation. */
@@ -226,15 +242,22 @@ async function drive(w: World, endMs: number, untilEv: number | undefined): Prom
   }
 }
 
-/** I21: after the settle phase there is one leader and every node agrees on commit, applied and FSM. */
+/**
+ * I21: after the settle phase there is one leader and every member of its configuration,
+ * learners included, agrees on commit, applied and FSM. A node outside it (removed, or a
+ * spare never added) is left behind by design and only has to be up.
+ */
 function liveness(w: World): string | undefined {
   const leaders = w.nodes.filter((n) => n.alive && n.roleLetter() === 'L');
   if (leaders.length !== 1) return `${leaders.length} leaders after settling`;
-  const ref = w.nodes[0]!;
+  const ref = leaders[0]!;
+  const conf = ref.confState();
   for (const n of w.nodes) {
     const a = n.core.raft.log;
     const b = ref.core.raft.log;
     if (!n.alive) return `n${n.id} still down`;
+    if (!conf.voters.includes(n.sid) && !conf.learners.includes(n.sid)) continue;
+    if (confKey(n.confState()) !== confKey(conf)) return `n${n.id} holds config ${confKey(n.confState())}`;
     if (a.committed !== b.committed || n.fsm.applied !== ref.fsm.applied) {
       return `n${n.id} c${a.committed}/a${n.fsm.applied} vs n${ref.id} c${b.committed}/a${ref.fsm.applied}`;
     }
@@ -254,6 +277,7 @@ function runStats(w: World): Map<string, number> {
   };
   for (const [k, v] of w.procChaos.counts) add(k, v);
   for (const [k, v] of w.actions.counts) add(k, v);
+  for (const [k, v] of w.members.counts) add(k, v);
   for (const c of w.clients)
     for (const o of c.history) if (o.input.f === 'multi' && o.outcome === 'ok') add('ops.multi', 1);
   for (const n of w.nodes) for (const [k, v] of Object.entries(n.counters())) add(k, v);
@@ -275,10 +299,12 @@ export async function runRaftSeed(seed: number, opts: RaftRunOptions = {}): Prom
   w.netChaos.start();
   w.procChaos.start();
   w.actions.start();
+  w.members.start();
   w.sched.at(workloadMs, 'chaos.stop', () => {
     w.netChaos.stop();
     w.procChaos.stop();
     w.actions.stop();
+    w.members.stop();
   });
   const endMs = workloadMs + SETTLE_MS;
   await drive(w, endMs, opts.untilEv);

@@ -36,6 +36,12 @@ const MUST_OCCUR = [
   'kill.apply.beforeBatch',
   'kill.apply.afterBatch',
   'halt',
+  'conf.add-learner',
+  'conf.promote',
+  'conf.remove',
+  'conf.readd-learner',
+  'conf.applied',
+  'conf.snap-recovered',
 ];
 
 test('100 fixed seeds of the raft model pass', async () => {

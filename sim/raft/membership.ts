@@ -97,6 +97,7 @@ export class MembershipActions {
       }
       this.count(`conf.${kind}`);
       if (kind === 'remove') this.removed.add(id);
+      if (kind === 'remove' && id === leader.sid) this.count('conf.remove.leader');
       this.note(`conf ${kind} n${id} proposed on n${leader.id}`);
     });
   }

@@ -975,12 +975,14 @@ export class SimRaftNode {
     if (leads) g.leader(term, this.id);
     const trk = this.core.raft.trk;
     if (leads && !this.wasLeader) g.winner(term, this.id, trk.voters);
-    // I13: a node that declares itself a learner never campaigns or leads.
-    if (this.core.role !== 'follower' && trk.isLearner(this.sid))
-      g.fail(
-        'I13',
-        `n${this.id} is ${this.core.role} t${term} while a learner (${confKey(trk.confState())})`,
-      );
+    // I13: a node that declares itself a learner never campaigns or leads; one outside the
+    // config never campaigns (a leader that applied its own removal leads until it steps down).
+    const role = this.core.role;
+    const conf = (): string => confKey(trk.confState());
+    if (role !== 'follower' && trk.isLearner(this.sid))
+      g.fail('I13', `n${this.id} is ${role} t${term} while a learner (${conf()})`);
+    else if ((role === 'candidate' || role === 'precandidate') && !trk.isVoter(this.sid))
+      g.fail('I13', `n${this.id} is ${role} t${term} outside the config (${conf()})`);
     if (leads) this.checkPendingConf();
     this.checkAppendOnly(leads);
     if (leads && !this.wasLeader) {

@@ -42,6 +42,8 @@ const MUST_OCCUR = [
   'conf.readd-learner',
   'conf.applied',
   'conf.snap-recovered',
+  'conf.remove.leader',
+  'conf.refused',
 ];
 
 test('100 fixed seeds of the raft model pass', async () => {

@@ -1,9 +1,10 @@
 // Membership changes of the Raft model, drawn per seed: on membership seeds the world holds
 // one spare server that starts outside the configuration, and the leader is asked, one change
 // at a time, to add a node outside the config as a learner, promote a learner, or remove a
-// voter (never below 3 voters). A removed node keeps running on its own disk; adding it back
-// later makes it a learner again, replaying its removal and re-addition from the log, so no
-// disk is wiped (its durable term and vote stay as Raft requires).
+// voter (never below 3 voters); more rarely to add a voter straight or remove a learner. A
+// removed node keeps running on its own disk; adding it back later makes it a member again,
+// replaying its removal and re-addition from the log, so no disk is wiped (its durable term
+// and vote stay as Raft requires).
 
 import { ConfChangeType } from '../../src/raft/core/types.ts';
 import type { Prng } from '../prng.ts';
@@ -20,6 +21,8 @@ export function drawMemberPlan(rand: Prng): MemberPlan {
 }
 
 const MIN_VOTERS = 3;
+/** Chance that a step may also pick a direct voter add or a learner removal. */
+const RARE = 0.25;
 
 export class MembershipActions {
   private stopped = false;
@@ -79,9 +82,17 @@ export class MembershipActions {
         );
       });
     }
+    // Rarer paths: a voter added straight (P42: it counts before it has caught up) and a
+    // learner dropped before promotion.
+    if (outside.length > 0 && this.rand.chance(RARE))
+      options.push(() => this.ask(leader, 'add-voter', ConfChangeType.AddVoter, this.rand.pick(outside)));
     if (conf.learners.length > 0)
       options.push(() =>
         this.ask(leader, 'promote', ConfChangeType.PromoteLearner, this.rand.pick(conf.learners)),
+      );
+    if (conf.learners.length > 0 && this.rand.chance(RARE))
+      options.push(() =>
+        this.ask(leader, 'remove-learner', ConfChangeType.RemoveNode, this.rand.pick(conf.learners)),
       );
     if (conf.voters.length > MIN_VOTERS)
       options.push(() => this.ask(leader, 'remove', ConfChangeType.RemoveNode, this.rand.pick(conf.voters)));
@@ -96,7 +107,7 @@ export class MembershipActions {
         return;
       }
       this.count(`conf.${kind}`);
-      if (kind === 'remove') this.removed.add(id);
+      if (kind === 'remove' || kind === 'remove-learner') this.removed.add(id);
       if (kind === 'remove' && id === leader.sid) this.count('conf.remove.leader');
       this.note(`conf ${kind} n${id} proposed on n${leader.id}`);
     });

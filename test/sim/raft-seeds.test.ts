@@ -44,6 +44,8 @@ const MUST_OCCUR = [
   'conf.snap-recovered',
   'conf.remove.leader',
   'conf.refused',
+  'conf.add-voter',
+  'conf.remove-learner',
 ];
 
 test('100 fixed seeds of the raft model pass', async () => {

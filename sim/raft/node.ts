@@ -592,6 +592,24 @@ export class SimRaftNode {
     return this.core.raft.trk.isLearner(this.sid);
   }
 
+  /**
+   * The snapshot this node sent to `to` in `term` arrived at a live process: report the
+   * transfer done, as the real node does when its snapshot stream completes, so the leader
+   * probes from the snapshot's index instead of waiting out the lost-snapshot timeout.
+   */
+  snapshotDelivered(to: number, term: number): void {
+    if (!this.alive) return;
+    const run = (): void => {
+      if (this.core.role === 'leader' && this.core.term === term) this.core.reportSnapshot(String(to), true);
+    };
+    if (this.paused || this.waiting) {
+      this.inbox.push(run);
+      return;
+    }
+    run();
+    this.pump();
+  }
+
   /** I17: a write is acknowledged only by a node that applied the committed entry carrying it. */
   private ackWrite(client: number, reqId: number, output: KvOutput): void {
     const op = `${client}:${reqId}`;

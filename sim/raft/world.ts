@@ -102,7 +102,11 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
   const who = (id: number): string => nodes[id - 1]?.label() ?? `c${id}`;
   const deliver = (msg: Envelope<Wire>): void => {
     const text = `recv ${msg.from}->${msg.to} ${describeWire(msg.payload)}`;
+    const w = msg.payload;
+    const snapTo = w.t === 'raft' && w.m.type === 'Snap' && nodes[msg.to - 1]?.alive === true;
     route.get(msg.to)?.(msg.from, msg.payload);
+    // The snapshot stream completed: its sender hears so (the real node's reportSnapshot).
+    if (snapTo && w.t === 'raft') nodes[msg.from - 1]?.snapshotDelivered(msg.to, w.m.term);
     emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} ${who(msg.to)} | ${text}`);
   };
   const fault = (text: string): void => {

@@ -374,6 +374,16 @@ type ExportedValue = {
  * order, so even the float sum matches). Observing is CommandStats.observe; this
  * only renders, when the registry is scraped.
  */
+
+/** What a prom-client registry reads from a metric (text and JSON exposition). */
+interface MetricExport {
+  name: string;
+  help: string;
+  type: string;
+  values: ExportedValue[];
+  aggregator: string;
+}
+
 class TalliedHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
@@ -390,13 +400,7 @@ class TalliedHistogram {
   }
 
   /** The form Registry.metrics() renders: bucket bounds as `le`, the command as a shared label. */
-  async getForPromString(): Promise<{
-    name: string;
-    help: string;
-    type: string;
-    values: ExportedValue[];
-    aggregator: string;
-  }> {
+  async getForPromString(): Promise<MetricExport> {
     const values: ExportedValue[] = [];
     const bucket = `${this.name}_bucket`;
     for (const s of this.stats.values()) {
@@ -425,13 +429,7 @@ class TalliedHistogram {
   }
 
   /** The JSON form (Registry.getMetricsAsJSON): labels merged as prom-client's Histogram.get does. */
-  async get(): Promise<{
-    name: string;
-    help: string;
-    type: string;
-    values: ExportedValue[];
-    aggregator: string;
-  }> {
+  async get(): Promise<MetricExport> {
     const data = await this.getForPromString();
     data.values = data.values.map(({ sharedLabels, labels, ...rest }) => ({
       ...rest,

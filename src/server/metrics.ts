@@ -366,15 +366,6 @@ type ExportedValue = {
   exemplar?: null;
 };
 
-/**
- * A histogram over CommandStats with the exposition of a prom-client
- * Histogram with the same name, buckets and one `command` label: the series,
- * their order, labels and values are what prom-client would print had every
- * sample gone through Histogram.observe (its sum is accumulated in the same
- * order, so even the float sum matches). Observing is CommandStats.observe; this
- * only renders, when the registry is scraped.
- */
-
 /** What a prom-client registry reads from a metric (text and JSON exposition). */
 interface MetricExport {
   name: string;
@@ -384,6 +375,14 @@ interface MetricExport {
   aggregator: string;
 }
 
+/**
+ * A histogram over CommandStats with the exposition of a prom-client
+ * Histogram with the same name, buckets and one `command` label: the series,
+ * their order, labels and values are what prom-client would print had every
+ * sample gone through Histogram.observe (its sum is accumulated in the same
+ * order, so even the float sum matches). Observing is CommandStats.observe; this
+ * only renders, when the registry is scraped.
+ */
 class TalliedHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';

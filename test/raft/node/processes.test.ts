@@ -25,6 +25,7 @@ class Proc {
   constructor(
     readonly id: string,
     port: number,
+    extra: string[] = [],
   ) {
     this.child = spawn(
       process.execPath,
@@ -38,6 +39,7 @@ class Proc {
         join(root, id),
         '--port',
         String(port),
+        ...extra,
       ],
       { cwd: process.cwd(), stdio: ['pipe', 'pipe', 'pipe'] },
     );
@@ -110,15 +112,15 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-async function launch(id: string, port: number): Promise<Proc> {
-  const p = new Proc(id, port);
+async function launch(id: string, port: number, extra: string[] = []): Promise<Proc> {
+  const p = new Proc(id, port, extra);
   procs.set(id, p);
   await p.ready();
   return p;
 }
 
-function peers(): Record<string, string> {
-  return Object.fromEntries(IDS.map((id) => [id, `127.0.0.1:${procs.get(id)!.port}`]));
+function peers(ids: string[] = IDS): Record<string, string> {
+  return Object.fromEntries(ids.map((id) => [id, `127.0.0.1:${procs.get(id)!.port}`]));
 }
 
 async function leader(among: string[], timeoutMs = 15_000): Promise<{ id: string; term: number }> {
@@ -177,5 +179,38 @@ describe('RaftNode: three node processes with real WAL and TCP', () => {
       assert.equal(d.hash, dumps[0]!.hash);
     }
     await Promise.all(IDS.map((id) => procs.get(id)!.call({ cmd: 'stop' })));
+  });
+  test('a follower killed before the leader compacted catches up by snapshot after restart', {
+    timeout: 90_000,
+  }, async () => {
+    const ids = ['s1', 's2', 's3'];
+    const small = ['--snapshot-every', '1000'];
+    for (const id of ids) await launch(id, 0, small);
+    const p = peers(ids);
+    await Promise.all(ids.map((id) => procs.get(id)!.must({ cmd: 'peers', peers: p })));
+    const lead = await leader(ids);
+    const lagging = ids.find((id) => id !== lead.id)!;
+    const port = procs.get(lagging)!.port;
+    await procs.get(lagging)!.kill9();
+
+    const r = await procs
+      .get(lead.id)!
+      .must({ cmd: 'propose', prefix: 'c', count: 5_000, concurrency: 64 }, 60_000);
+    const up = ids.filter((id) => id !== lagging);
+    await allApplied(up, Number(r.last));
+    const st = await procs.get(lead.id)!.must({ cmd: 'status' });
+    assert.ok(Number(st.firstIndex) > 1_000, `the leader compacted its log (first index ${st.firstIndex})`);
+
+    const back = await launch(lagging, port, small);
+    await back.must({ cmd: 'peers', peers: p });
+    await allApplied(ids, Number(r.last));
+    const caught = await back.must({ cmd: 'status' });
+    assert.ok(Number(caught.restores) >= 1, 'the restarted follower installed the leader snapshot');
+    const dumps = await Promise.all(ids.map((id) => procs.get(id)!.must({ cmd: 'dump' })));
+    for (const d of dumps) {
+      assert.equal(d.count, 5_000);
+      assert.equal(d.hash, dumps[0]!.hash);
+    }
+    await Promise.all(ids.map((id) => procs.get(id)!.call({ cmd: 'stop' })));
   });
 });

@@ -2,7 +2,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeMessage } from '../../../src/raft/codec.ts';
 import type { Message } from '../../../src/raft/core/messages.ts';
-import type { Disk, DiskFile } from '../../../src/raft/disk/disk.ts';
+import { DelegatingDisk } from '../../../src/raft/disk/delegating.ts';
+import type { DiskFile } from '../../../src/raft/disk/disk.ts';
 import { diskError } from '../../../src/raft/disk/disk.ts';
 import type { NodeTransport } from '../../../src/raft/node.ts';
 
@@ -13,14 +14,12 @@ export type DurableImage = ReadonlyMap<string, number>;
  * A disk that records, per file, the length covered by the last completed fsync, delays
  * every fsync a little (so an early send would be visible), and can fail fsyncs on demand.
  */
-export class RecordingDisk implements Disk {
+export class RecordingDisk extends DelegatingDisk {
   durable: DurableImage = new Map();
   fsyncs = 0;
   failSyncs = false;
 
-  constructor(private readonly inner: Disk) {}
-
-  async open(path: string, mode: 'create' | 'existing'): Promise<DiskFile> {
+  override async open(path: string, mode: 'create' | 'existing'): Promise<DiskFile> {
     const f = await this.inner.open(path, mode);
     let written = await f.size();
     return {
@@ -51,25 +50,6 @@ export class RecordingDisk implements Disk {
       },
       close: () => f.close(),
     };
-  }
-
-  readFile(path: string): Promise<Uint8Array> {
-    return this.inner.readFile(path);
-  }
-  list(dir: string): Promise<string[]> {
-    return this.inner.list(dir);
-  }
-  rename(from: string, to: string): Promise<void> {
-    return this.inner.rename(from, to);
-  }
-  unlink(path: string): Promise<void> {
-    return this.inner.unlink(path);
-  }
-  syncDir(dir: string): Promise<void> {
-    return this.inner.syncDir(dir);
-  }
-  mkdirp(dir: string): Promise<void> {
-    return this.inner.mkdirp(dir);
   }
 }
 

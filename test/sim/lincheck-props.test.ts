@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { checkKvHistory } from '../../sim/lincheck/index.ts';
@@ -44,7 +43,9 @@ describe('lincheck properties', () => {
     );
   });
 
-  test('a 2000-op register history on one key checks well under a second', () => {
+  // Search effort is asserted in steps, not wall time: timing asserts flaked on the
+  // shared CI cores, and steps are what a blow-up would show (the cap is 5M).
+  test('a 2000-op register history on one key needs a near-linear search', () => {
     const h = genLinearizable(12345, {
       ops: 2000,
       keys: 1,
@@ -53,14 +54,13 @@ describe('lincheck properties', () => {
       spreadMs: 30,
       pendingP: 0.05,
     });
-    const start = performance.now();
     const r = checkKvHistory(h);
-    const tookMs = performance.now() - start;
     assert.equal(r.verdict, 'ok');
-    assert.ok(tookMs < 1000, `took ${tookMs.toFixed(0)} ms`);
+    const steps = r.partitions[0]!.steps;
+    assert.ok(steps < 200_000, `took ${steps} search steps`);
   });
 
-  test('a 2000-op list-append history on one key stays fast (appends not yet read stay unordered)', () => {
+  test('a 2000-op list-append history on one key needs a near-linear search (appends not yet read stay unordered)', () => {
     const h = genLinearizable(777, {
       ops: 2000,
       keys: 1,
@@ -69,10 +69,9 @@ describe('lincheck properties', () => {
       spreadMs: 30,
       pendingP: 0.05,
     });
-    const start = performance.now();
     const r = checkKvHistory(h);
-    const tookMs = performance.now() - start;
     assert.equal(r.verdict, 'ok');
-    assert.ok(tookMs < 2000, `took ${tookMs.toFixed(0)} ms`);
+    const steps = r.partitions[0]!.steps;
+    assert.ok(steps < 100_000, `took ${steps} search steps`);
   });
 });

@@ -1,5 +1,5 @@
-export { type Disk, type DiskFile, dirOf, diskError, errnoOf, joinPath, type RandFn } from './disk.ts';
 export { DelegatingDisk, wrapFile } from './delegating.ts';
+export { type Disk, type DiskFile, dirOf, diskError, errnoOf, joinPath, type RandFn } from './disk.ts';
 export { NodeDisk } from './node-disk.ts';
 export {
   type CrashOptions,

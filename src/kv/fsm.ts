@@ -27,7 +27,7 @@
  * the same log at different times write identical MVCC rows.
  */
 import { innerCode } from '../encryption/applier/types.ts';
-import type { Engine } from '../storage/engine.ts';
+import type { Engine, WriteObserver } from '../storage/engine.ts';
 import type { Mvcc } from '../storage/mvcc/mvcc.ts';
 import { Err } from '../util/codes.ts';
 import { isSealError, sealError } from '../util/errors.ts';
@@ -98,6 +98,38 @@ interface Run {
   commit(): Promise<void>;
 }
 
+/**
+ * One value derived from engine reads, kept until the engine reports a write.
+ * Without observe() on the engine it is never registered and always re-reads.
+ */
+class MemoizedRead<T> implements WriteObserver {
+  #value: T | undefined;
+  #observed = false;
+  #replacing = 0;
+
+  attach(engine: Engine): void {
+    if (engine.observe === undefined) return;
+    engine.observe(this);
+    this.#observed = true;
+  }
+
+  get(read: () => T): T {
+    if (this.#value !== undefined) return this.#value;
+    const v = read();
+    if (this.#observed && this.#replacing === 0) this.#value = v;
+    return v;
+  }
+
+  written(): void {
+    this.#value = undefined;
+  }
+
+  replacing(active: boolean): void {
+    this.#replacing += active ? 1 : -1;
+    this.#value = undefined;
+  }
+}
+
 /** Thrown inside one entry's processing; becomes a Halt value. */
 class HaltSignal {
   constructor(readonly halt: Halt) {}
@@ -110,6 +142,7 @@ export class Fsm {
   readonly #maxGroup: number;
   #halt: Halt | undefined;
   #tail: Promise<unknown> = Promise.resolve();
+  readonly #lastCommitTs = new MemoizedRead<bigint>();
 
   constructor(opts: FsmOptions) {
     this.#o = opts;
@@ -122,6 +155,9 @@ export class Fsm {
     if (this.#dedupWindow < 1n) {
       throw sealError(Err.InvalidArgument, 'the dedup window must be at least one index');
     }
+    // Every read-only transaction asks for lastCommitTs: keep it off the engine
+    // unless a write may have changed it (only where writes are observable).
+    this.#lastCommitTs.attach(opts.engine);
     // Entries at or below the applied index are skipped on replay, so their
     // lease never reaches the clock again: hand it the stored maximum now.
     const ceiling = this.hlcCeilingMs();
@@ -145,7 +181,7 @@ export class Fsm {
    * cannot miss a write that was stamped earlier but applied after the read.
    */
   lastCommitTs(): bigint {
-    return decodeLastCommitTs(this.#o.engine.get('meta', LAST_COMMIT_TS_KEY));
+    return this.#lastCommitTs.get(() => decodeLastCommitTs(this.#o.engine.get('meta', LAST_COMMIT_TS_KEY)));
   }
 
   /** The highest applied HLC lease ceiling (ms); seed the clock with it at start. */

@@ -31,7 +31,7 @@ const fromKey = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1
 /** A KvTx over an Mvcc snapshot, collecting the read set and the write ops. */
 export class Overlay implements KvTx {
   private readonly writes = new Map<string, Pending>();
-  private readonly reads = new Map<string, Uint8Array>();
+  private readonly reads: Uint8Array[] = [];
   private flushed = false;
 
   constructor(
@@ -41,11 +41,13 @@ export class Overlay implements KvTx {
   ) {}
 
   get(key: Uint8Array): StoredValue | undefined {
-    const k = asKey(key);
-    const w = this.writes.get(k);
-    if (w !== undefined) return w ?? undefined;
+    // Read-only bodies (most of them) never need the key as a string.
+    if (this.writes.size > 0) {
+      const w = this.writes.get(asKey(key));
+      if (w !== undefined) return w ?? undefined;
+    }
     if (this.flushed) return undefined;
-    this.reads.set(k, key);
+    this.reads.push(key);
     const v = this.mvcc.get(key, { ts: this.readTs, nowMs: BigInt(this.nowMs) });
     return v === undefined ? undefined : { value: v.value, expireAtMs: v.expireAt };
   }
@@ -84,7 +86,9 @@ export class Overlay implements KvTx {
 
   /** Keys read from the snapshot (not from the body's own writes): the OCC read set. */
   readSet(): Uint8Array[] {
-    return [...this.reads.values()];
+    const unique = new Map<string, Uint8Array>();
+    for (const k of this.reads) unique.set(asKey(k), k);
+    return [...unique.values()];
   }
 
   /** The write set in apply order: a flush first, then puts and deletes. */

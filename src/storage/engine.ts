@@ -59,7 +59,20 @@ export interface WriteOptions {
   sync: boolean;
 }
 
+/** Told of every change to an engine at the moment reads start to see it. */
+export interface WriteObserver {
+  written(batch: WriteBatch): void;
+  /** The whole store is being replaced (`true`), then was (`false`): reads in between are unsettled. */
+  replacing(active: boolean): void;
+}
+
 export interface Engine extends ReadView {
+  /**
+   * Registers an observer of every later write. Offered only by engines whose
+   * writes are visible to reads when write() returns (an engine that commits
+   * behind its reads could not say when a change becomes visible).
+   */
+  observe?(observer: WriteObserver): void;
   /** Commits every op of the batch atomically, in order (later ops on a key win). */
   write(batch: WriteBatch, opts: WriteOptions): Promise<void>;
   snapshot(): Snapshot;

@@ -10,6 +10,7 @@ export {
   type ReadView,
   type Snapshot,
   WriteBatch,
+  type WriteObserver,
   type WriteOptions,
 } from './engine.ts';
 export { LmdbEngine, type LmdbEngineOptions, openLmdbEngine } from './lmdb-engine.ts';

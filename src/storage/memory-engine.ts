@@ -17,6 +17,7 @@ import {
   type RangeOptions,
   type Snapshot,
   WriteBatch,
+  type WriteObserver,
   type WriteOptions,
 } from './engine.ts';
 import { lowerBoundByKey as lowerBound } from './sorted.ts';
@@ -72,6 +73,7 @@ function applyOps(state: State, batch: WriteBatch): State {
 
 export class MemoryEngine implements Engine {
   #state: State;
+  readonly #observers: WriteObserver[] = [];
   #durable: State;
   #closed = false;
 
@@ -93,6 +95,7 @@ export class MemoryEngine implements Engine {
   async write(batch: WriteBatch, opts: WriteOptions): Promise<void> {
     this.#checkOpen();
     this.#state = applyOps(this.#state, batch);
+    for (const o of this.#observers) o.written(batch);
     // A sync commit flushes everything committed before it, as lmdb does.
     if (opts.sync) this.#durable = this.#state;
   }
@@ -104,11 +107,20 @@ export class MemoryEngine implements Engine {
 
   async replaceAll(rows: AsyncIterable<NamespacedRow>): Promise<void> {
     this.#checkOpen();
-    const batch = new WriteBatch();
-    for await (const row of rows) batch.put(row.ns, row.key, row.value);
-    this.#checkOpen();
-    this.#state = applyOps(emptyState(), batch);
-    this.#durable = this.#state;
+    for (const o of this.#observers) o.replacing(true);
+    try {
+      const batch = new WriteBatch();
+      for await (const row of rows) batch.put(row.ns, row.key, row.value);
+      this.#checkOpen();
+      this.#state = applyOps(emptyState(), batch);
+      this.#durable = this.#state;
+    } finally {
+      for (const o of this.#observers) o.replacing(false);
+    }
+  }
+
+  observe(observer: WriteObserver): void {
+    this.#observers.push(observer);
   }
 
   async close(): Promise<void> {

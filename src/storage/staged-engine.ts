@@ -32,6 +32,7 @@ import {
   type ReadView,
   type Snapshot,
   type WriteBatch,
+  type WriteObserver,
   type WriteOptions,
 } from './engine.ts';
 import { lowerBoundByKey as lowerBound } from './sorted.ts';
@@ -184,6 +185,7 @@ export class StagedEngine implements Engine {
   readonly #maxBytes: number;
   readonly #onFailure: ((err: unknown) => void) | undefined;
   #layers: Layer[] = [];
+  readonly #observers: WriteObserver[] = [];
   #bytes = 0;
   #failure: unknown;
   #failed = false;
@@ -240,6 +242,7 @@ export class StagedEngine implements Engine {
     };
     this.#layers.push(layer);
     this.#bytes += bytes;
+    for (const o of this.#observers) o.written(batch);
     if (opts.sync) {
       await layer.done;
       this.#checkHealthy();
@@ -284,8 +287,17 @@ export class StagedEngine implements Engine {
 
   async replaceAll(rows: AsyncIterable<NamespacedRow>): Promise<void> {
     this.#checkOpen();
-    await this.drain();
-    await this.#inner.replaceAll(rows);
+    for (const o of this.#observers) o.replacing(true);
+    try {
+      await this.drain();
+      await this.#inner.replaceAll(rows);
+    } finally {
+      for (const o of this.#observers) o.replacing(false);
+    }
+  }
+
+  observe(observer: WriteObserver): void {
+    this.#observers.push(observer);
   }
 
   async close(): Promise<void> {

@@ -24,6 +24,9 @@ import { restoreSnapshot, snapshotStream } from '../snapshot-stream.ts';
 import { encodeLive, encodeTombstone, openVersion } from './codec.ts';
 import { decodeHeader, isExpired } from './header.ts';
 import { checkTimestamp, decodeEngineKey, engineBounds, engineKey, versionRange, versionTs } from './keys.ts';
+import { cacheKey, type NewestVersion, NewestVersionCache } from './newest-cache.ts';
+
+const NO_VERSION: NewestVersion = { commitTs: 0n, absent: true, value: new Uint8Array(0), expireAt: 0n };
 
 /** The namespaces outside the MVCC keyspace. */
 export type RawNamespace = Exclude<Namespace, 'mvcc'>;
@@ -31,7 +34,15 @@ export type RawNamespace = Exclude<Namespace, 'mvcc'>;
 export interface MvccOptions {
   /** Seals values on write and opens them on read; absent = no cipher configured. */
   sealer?: ValueSealer;
+  /**
+   * Budget of the newest-version cache for point reads of the live engine, in
+   * bytes (0 turns it off). Used only over an engine that offers observe().
+   */
+  newestCacheBytes?: number;
 }
+
+/** Enough for tens of thousands of hot keys; small next to a node's heap budget. */
+export const DEFAULT_NEWEST_CACHE_BYTES = 32 * 1024 * 1024;
 
 export interface PutOptions {
   /** Absolute expiry, ms since the epoch; 0n or absent = never expires. */
@@ -151,10 +162,22 @@ function checkRaw(ns: RawNamespace): RawNamespace {
 export class Mvcc {
   readonly #engine: Engine;
   readonly #sealer: ValueSealer | undefined;
+  readonly #cache: NewestVersionCache | undefined;
 
   constructor(engine: Engine, opts: MvccOptions = {}) {
     this.#engine = engine;
     this.#sealer = opts.sealer;
+    const budget = opts.newestCacheBytes ?? DEFAULT_NEWEST_CACHE_BYTES;
+    if (budget > 0 && engine.observe !== undefined) {
+      this.#cache = new NewestVersionCache(budget);
+      engine.observe(this.#cache);
+    }
+  }
+
+  /** The newest-version cache's counters (undefined when it is off). */
+  cacheStats(): { hits: number; misses: number; entries: number; bytes: number } | undefined {
+    const c = this.#cache;
+    return c === undefined ? undefined : { hits: c.hits, misses: c.misses, entries: c.size, bytes: c.bytes };
   }
 
   batch(): MvccBatch {
@@ -174,6 +197,14 @@ export class Mvcc {
   /** The newest version of `key` with commit_ts <= ts, unless it is a tombstone or expired. */
   get(key: Uint8Array, at: ReadAt): VisibleValue | undefined {
     checkTimestamp(at.ts);
+    if (at.view === undefined && this.#cache !== undefined) {
+      const newest = this.#newest(key, this.#cache);
+      // Only a read at or after the newest version may take it; older reads need the log of versions.
+      if (at.ts >= newest.commitTs) {
+        if (newest.absent || isExpired(newest.expireAt, at.nowMs)) return undefined;
+        return { key, value: newest.value, commitTs: newest.commitTs, expireAt: newest.expireAt };
+      }
+    }
     const view = at.view ?? this.#engine;
     const { start, end } = versionRange(key, at.ts);
     const [first] = view.range('mvcc', { start, end, limit: 1 });
@@ -283,6 +314,26 @@ export class Mvcc {
   /** Atomically replaces the whole store with a snapshot stream; a failed stream changes nothing. */
   restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
     return restoreSnapshot(this.#engine, chunks);
+  }
+
+  /** The key's newest version from the cache, or read from the live engine and cached. */
+  #newest(key: Uint8Array, cache: NewestVersionCache): NewestVersion {
+    const id = cacheKey(key);
+    const hit = cache.get(id);
+    if (hit !== undefined) return hit;
+    const { start, end } = versionRange(key);
+    let found: NewestVersion = NO_VERSION;
+    for (const row of this.#engine.range('mvcc', { start, end, limit: 1 })) {
+      const v = openVersion(row.value, row.key, this.#sealer);
+      found = {
+        commitTs: versionTs(row.key, end.length),
+        absent: v.tombstone,
+        value: v.value,
+        expireAt: v.expireAt,
+      };
+    }
+    cache.set(id, found);
+    return found;
   }
 
   #visible(key: Uint8Array, commitTs: bigint, row: KeyValue, nowMs: bigint): VisibleValue | undefined {

@@ -18,6 +18,13 @@ import {
  * segment may be unsynced, so damage there is a torn write: dropped,
  * reported, truncated away. Damage anywhere else, in a closed segment or in
  * the snapshot file is corruption: refuse to start, naming file and offset.
+ *
+ * The writer keeps zeros ahead of its last batch (see the Wal class comment),
+ * so in the last segment an all-zero remainder after the last whole batch is a
+ * clean end: left in place as padding, not reported. Were the last batch torn
+ * there, only none of its sectors reached the disk; it was never acked. A
+ * closed segment ends exactly at its end marker, except the last one when a
+ * rotation died before its fsync: its zero tail is cut off here, quietly.
  */
 
 export interface SegmentInfo {
@@ -72,8 +79,9 @@ interface Batch {
 interface ParsedSegment {
   info: SegmentInfo;
   batches: Batch[];
+  fileSize: number;
   /** Set when the last segment ends in a torn batch. */
-  torn?: { offset: number; reason: string; fileSize: number };
+  torn?: { offset: number; reason: string };
 }
 
 /** Entries replayed in order; a later entry at an index ≤ last supersedes the tail. */
@@ -209,6 +217,7 @@ async function parseSegment(
         reason = e instanceof Error ? e.message : String(e);
       }
     } else reason = fr.reason;
+    if (isLast && allZero(bytes, off)) break;
     if (!isLast) throw walCorrupt(info.name, off, `${reason} in a segment that is not the last`);
     // Pages flush out of order, so a torn write can hold good bytes after bad ones; but a whole
     // valid batch after the damage proves the damaged one had been synced.
@@ -217,10 +226,15 @@ async function parseSegment(
     const later = findValidFrame(bytes, off + 1, batches.length === 0 ? undefined : seed);
     if (later >= 0) throw walCorrupt(info.name, off, `${reason}, followed by a valid batch at ${later}`);
     info.size = off;
-    return { info, batches, torn: { offset: off, reason, fileSize: bytes.length } };
+    return { info, batches, fileSize: bytes.length, torn: { offset: off, reason } };
   }
-  info.size = bytes.length;
-  return { info, batches };
+  info.size = off;
+  return { info, batches, fileSize: bytes.length };
+}
+
+function allZero(b: Uint8Array, from: number): boolean {
+  for (let i = from; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 function checkStructure(seg: ParsedSegment, isLast: boolean): void {
@@ -312,24 +326,33 @@ async function repairTail(
     return {
       file: last.info.name,
       offset: 0,
-      droppedBytes: last.torn?.fileSize ?? 0,
+      droppedBytes: last.fileSize,
       reason: last.torn?.reason ?? 'empty segment',
     };
   }
-  if (last.torn === undefined) return undefined;
+  if (last.torn !== undefined) {
+    await truncateSynced(disk, path, last.torn.offset);
+    return {
+      file: last.info.name,
+      offset: last.torn.offset,
+      droppedBytes: last.fileSize - last.torn.offset,
+      reason: last.torn.reason,
+    };
+  }
+  // Padding after an end marker: finish the rotation that died before its fsync, so the
+  // segment is byte-exact before a later one makes it a closed, non-last segment.
+  if (last.info.closed && last.fileSize > last.info.size) await truncateSynced(disk, path, last.info.size);
+  return undefined;
+}
+
+async function truncateSynced(disk: Disk, path: string, length: number): Promise<void> {
   const f = await disk.open(path, 'existing');
   try {
-    await f.truncate(last.torn.offset);
+    await f.truncate(length);
     await f.sync();
   } finally {
     await f.close();
   }
-  return {
-    file: last.info.name,
-    offset: last.torn.offset,
-    droppedBytes: last.torn.fileSize - last.torn.offset,
-    reason: last.torn.reason,
-  };
 }
 
 /** Snapshot files without a durable WAL marker (or superseded ones) are never used again. */

@@ -21,6 +21,17 @@ import { parseSnapFileName, readSnapshotFileInfo, snapFileName, writeSnapshotStr
  *   second unsynced batch on disk.
  * - Any write or fsync error is fatal: the WAL refuses every later call and
  *   the process must exit and recover from disk. fsync is never retried (P43).
+ * - Grow-ahead zero padding: an fdatasync after a write that grew the file
+ *   must also commit the new size through the file system's journal; after a
+ *   write into bytes the file already had, it only flushes data. (Measured on
+ *   ext4: 0.35 ms vs 0.21 ms alone, 1.2 ms vs 0.6–0.8 ms with 6 writers on the
+ *   disk.) So the open segment keeps a run of zeros ahead of its last batch:
+ *   a batch that would end past it is written in the same write call followed
+ *   by zeros up to the next `padBytes` boundary and one more chunk, and about
+ *   one fsync per chunk pays for a size change. Still one write and one fsync
+ *   per batch. Recovery reads zeros after the last whole batch of the last
+ *   segment as a clean end; a closed segment ends exactly at its end marker,
+ *   so rotation cuts the padding off before the marker's fsync.
  */
 
 export type WalCrashPoint =
@@ -32,11 +43,19 @@ export type WalCrashPoint =
   | 'snap.beforeMarker';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_PAD_BYTES = 1024 * 1024;
+/** Padding never reaches past the segment size rounded up to this, so tiny test segments stay tiny. */
+const PAD_CAP_ALIGN = 4096;
 
 export interface WalOptions {
   dir: string;
   /** A segment is closed and a new one started once it reaches this size. */
   segmentBytes?: number;
+  /**
+   * Zeros kept ahead of the write offset in the open segment, so most fsyncs change no file size
+   * (see the class comment). 0 disables padding. Default DEFAULT_PAD_BYTES.
+   */
+  padBytes?: number;
   /** Called at each named crash point; throwing there simulates kill -9 at that point. */
   hook?: (point: WalCrashPoint) => void;
   /** Source of each segment's random 32-bit salt; the simulator injects its PRNG. Default: node:crypto. */
@@ -78,6 +97,10 @@ export interface WalStats {
   bytes: number;
   rotations: number;
   purgedSegments: number;
+  /** Batch writes that grew the file (their fsync also commits a size change). */
+  growingWrites: number;
+  /** Zero bytes written ahead of batches. */
+  paddedBytes: number;
 }
 
 /** The saves that will go out in one batch; records are appended straight into its frame. */
@@ -112,7 +135,11 @@ export class Wal {
   private file!: DiskFile;
   private seq = 0;
   private salt = 0;
+  /** End of the last batch written to the open segment: where the next one goes. */
   private size = 0;
+  /** Length of the open segment's file; every byte in [size, padEnd) is zero. */
+  private padEnd = 0;
+  private readonly padBytes: number;
   private segments: SegmentInfo[];
   private readonly segmentBytes: number;
   private readonly dir: string;
@@ -138,6 +165,8 @@ export class Wal {
     bytes: 0,
     rotations: 0,
     purgedSegments: 0,
+    growingWrites: 0,
+    paddedBytes: 0,
   };
 
   private constructor(
@@ -150,6 +179,7 @@ export class Wal {
   ) {
     this.dir = opts.dir;
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.padBytes = opts.padBytes ?? DEFAULT_PAD_BYTES;
     this.segments = segments;
     this.writtenHardState = hardState;
     this.writtenSnapshot = snapshot;
@@ -176,6 +206,10 @@ export class Wal {
 
   /** Recovers the directory (see recover.ts) and opens it for appending. */
   static async open(disk: Disk, opts: WalOptions): Promise<{ wal: Wal; state: RecoveredState }> {
+    const pad = opts.padBytes ?? DEFAULT_PAD_BYTES;
+    if (!Number.isSafeInteger(pad) || pad < 0) {
+      throw sealError(Err.InvalidArgument, 'WAL padBytes must be a non-negative integer', { padBytes: pad });
+    }
     await disk.mkdirp(opts.dir);
     const rec = await recover(disk, opts.dir, opts.snapshotData ?? 'load');
     const snapIndex = rec.snapshot?.meta.index ?? 0;
@@ -189,6 +223,8 @@ export class Wal {
       wal.salt = tail.salt;
       wal.size = tail.size;
       wal.file = await disk.open(joinPath(opts.dir, tail.name), 'existing');
+      // Recovery left only zeros after the last whole batch: the writer's padding.
+      wal.padEnd = await wal.file.size();
     }
     const state: RecoveredState = {
       hardState: rec.hardState ?? { term: 0, vote: '', commit: 0 },
@@ -430,11 +466,20 @@ export class Wal {
     if (this.size >= this.segmentBytes) await this.rotate();
     const batch = g.writer.sealBatch(this.salt);
     const path = this.file.path;
+    const at = this.size;
+    const end = at + batch.length;
+    const grows = end > this.padEnd;
+    const out = grows ? this.padded(batch, end) : batch;
     this.callHook('wal.beforeWrite');
-    await this.io('write', path, () => this.file.write(this.size, batch));
-    this.size += batch.length;
+    await this.io('write', path, () => this.file.write(at, out));
+    this.size = end;
+    this.padEnd = Math.max(this.padEnd, at + out.length);
     this.stats.batches++;
     this.stats.bytes += batch.length;
+    if (grows) {
+      this.stats.growingWrites++;
+      this.stats.paddedBytes += out.length - batch.length;
+    }
     this.callHook('wal.beforeSync');
     await this.io('fsync', path, () => this.file.sync());
     this.stats.fsyncs++;
@@ -445,12 +490,38 @@ export class Wal {
     if (g.snapshot !== undefined) await this.purge(g.snapshot);
   }
 
-  /** Seals the current segment with a synced end marker, then starts the next one. */
+  /**
+   * `bytes` (ending at file offset `end`) followed by zeros up to the first `padBytes` boundary
+   * at least half a chunk past `end`, but not past the rounded-up segment size, where the segment
+   * rotates anyway.
+   */
+  private padded(bytes: Uint8Array, end: number): Uint8Array {
+    if (this.padBytes === 0) return bytes;
+    const chunk = this.padBytes;
+    let target = alignUp(end, chunk);
+    if (target - end < chunk / 2) target += chunk;
+    target = Math.min(target, alignUp(this.segmentBytes, PAD_CAP_ALIGN));
+    if (target <= end) return bytes;
+    const out = new Uint8Array(bytes.length + (target - end));
+    out.set(bytes);
+    return out;
+  }
+
+  /**
+   * Seals the current segment with a synced end marker, then starts the next one. A closed
+   * segment must end exactly at its marker, so the padding is cut off first and the marker's
+   * fsync makes the new length durable with it. A crash before that fsync leaves the padding
+   * (an open segment with a zero tail), or the marker followed by zeros: recovery trims those.
+   */
   private async rotate(): Promise<void> {
     const w = new RecordWriter();
     w.segmentEnd(this.seq, this.size, this.writtenLastIndex);
     const end = encodeBatch([w.finish()], this.salt);
     const path = this.file.path;
+    if (this.padEnd > this.size) {
+      await this.io('truncate', path, () => this.file.truncate(this.size));
+      this.padEnd = this.size;
+    }
     await this.io('write', path, () => this.file.write(this.size, end));
     await this.io('fsync', path, () => this.file.sync());
     this.stats.fsyncs++;
@@ -473,9 +544,11 @@ export class Wal {
     if (this.writtenSnapshot !== undefined) w.snapshot(this.writtenSnapshot, 'compact');
     if (this.writtenHardState !== undefined) w.hardState(this.writtenHardState);
     const head = encodeBatch([w.finish()], seq);
+    // Padded from the start, so the segment's first batches overwrite zeros too.
+    const out = this.padded(head, head.length);
     const file = await this.io('open', path, () => this.disk.open(path, 'create'));
     await this.io('truncate', path, () => file.truncate(0));
-    await this.io('write', path, () => file.write(0, head));
+    await this.io('write', path, () => file.write(0, out));
     await this.io('fsync', path, () => file.sync());
     await this.io('fsync dir', this.dir, () => this.disk.syncDir(this.dir));
     this.stats.fsyncs++;
@@ -483,6 +556,7 @@ export class Wal {
     this.seq = seq;
     this.salt = salt;
     this.size = head.length;
+    this.padEnd = out.length;
     this.segments.push({ name, seq, firstIndex, salt, size: head.length, closed: false });
   }
 
@@ -560,6 +634,10 @@ function ignoreEnoent(e: unknown): void {
 
 async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {
   yield data;
+}
+
+function alignUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
 }
 
 function defaultSalt(): number {

@@ -63,6 +63,20 @@ export function batchOffsets(bytes: Uint8Array, seq: number): number[] {
   return out;
 }
 
+/** End of the last whole batch of a segment file: where the writer's zero padding starts. */
+export function contentEnd(bytes: Uint8Array, seq: number): number {
+  const last = batchOffsets(bytes, seq).at(-1);
+  if (last === undefined) return 0;
+  const fr = readFrame(bytes, last, last === 0 ? seq : segmentSalt(bytes, seq));
+  if (!fr.ok) throw new Error(fr.reason);
+  return fr.next;
+}
+
+/** Whether every byte from `from` on is zero. */
+export function zerosFrom(bytes: Uint8Array, from: number): boolean {
+  return bytes.subarray(from).every((b) => b === 0);
+}
+
 export class Killed extends Error {
   constructor(readonly point: string) {
     super(`killed at ${point}`);

@@ -14,7 +14,7 @@ import { after, describe, test } from 'node:test';
 import { NodeDisk } from '../../../src/raft/disk/node-disk.ts';
 import { Wal } from '../../../src/raft/wal/wal.ts';
 import { isSealError } from '../../../src/util/errors.ts';
-import { batchOffsets, ent, ents, hs, show, snap } from './helpers.ts';
+import { batchOffsets, contentEnd, ent, ents, hs, show, snap } from './helpers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'sealkv-wal-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -48,7 +48,9 @@ describe('WAL on real files (NodeDisk)', () => {
     await wal.close();
     const name = readdirSync(dir).find((n) => n.startsWith('wal-'))!;
     const path = join(dir, name);
-    const good = statSync(path).size;
+    const good = contentEnd(readFileSync(path), 0);
+    assert.ok(statSync(path).size > good, 'zero padding after the last batch');
+    // Garbage after the padding: the remainder is not all zeros, so it is a torn tail.
     appendFileSync(path, Buffer.from([0x53, 0x4b, 0x57, 0x42, 0, 0, 1, 0, 9, 9, 9]));
     const { wal: w2, state } = await Wal.open(disk, { dir });
     assert.equal(state.repaired?.offset, good);

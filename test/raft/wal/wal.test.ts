@@ -5,7 +5,19 @@ import { SimDisk } from '../../../src/raft/disk/sim-disk.ts';
 import { encodeBatch, RecordWriter } from '../../../src/raft/wal/codec.ts';
 import { Wal, type WalCrashPoint, type WalOptions } from '../../../src/raft/wal/wal.ts';
 import { isSealError } from '../../../src/util/errors.ts';
-import { batchOffsets, ent, ents, hs, Killed, killAt, prng, segmentSalt, show, snap } from './helpers.ts';
+import {
+  batchOffsets,
+  contentEnd,
+  ent,
+  ents,
+  hs,
+  Killed,
+  killAt,
+  prng,
+  segmentSalt,
+  show,
+  snap,
+} from './helpers.ts';
 
 const DIR = '/data/wal';
 
@@ -271,7 +283,7 @@ describe('torn tail vs corruption', () => {
         const { wal } = await open(disk, { hook: killAt('wal.beforeSync', 2) });
         await wal.save(hs(1, 2), ents(1, 2, 1), { sync: true });
         const [name] = await segments(disk);
-        const tornAt = (await disk.readFile(`${DIR}/${name}`)).length;
+        const tornAt = contentEnd(await disk.readFile(`${DIR}/${name}`), 0);
         await assert.rejects(wal.save(hs(1, 5), ents(3, 40, 1), { sync: true }), Killed);
         disk.crash(prng(seed), { tear });
         const { state } = await open(disk);
@@ -391,9 +403,12 @@ describe('torn tail vs corruption', () => {
     const w = new RecordWriter();
     w.hardState(hs(1, 7));
     const f = await disk.open(`${DIR}/${name}`, 'existing');
-    const salt = segmentSalt(await disk.readFile(`${DIR}/${name}`), 0);
-    await f.append(encodeBatch([w.finish()], salt));
-    await f.append(encodeBatch([new RecordWriter().finish()], salt));
+    const bytes = await disk.readFile(`${DIR}/${name}`);
+    const salt = segmentSalt(bytes, 0);
+    const forged = encodeBatch([w.finish()], salt);
+    const at = contentEnd(bytes, 0);
+    await f.write(at, forged);
+    await f.write(at + forged.length, encodeBatch([new RecordWriter().finish()], salt));
     await f.sync();
     await assert.rejects(open(disk), (e) => isCorrupt(name!)(e) && /commit 7/.test(String(e)));
   });

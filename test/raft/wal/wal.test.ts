@@ -190,14 +190,19 @@ describe('group commit with a slow fsync', () => {
 });
 
 describe('crash at each named point', () => {
-  async function scenario(point: WalCrashPoint, seed: number, tear?: 'zeros' | 'garbage') {
+  async function scenario(
+    point: WalCrashPoint,
+    seed: number,
+    padBytes: number | undefined,
+    tear?: 'zeros' | 'garbage',
+  ) {
     const disk = new SimDisk();
     const segmentBytes = point === 'segment.rotate' ? 100 : 1 << 20;
-    let { wal } = await open(disk, { segmentBytes });
+    let { wal } = await open(disk, { segmentBytes, padBytes });
     await wal.save(hs(1, 1, 'n1'), ents(1, 3, 1), { sync: true });
     await wal.saveSnapshot(snap(1, 1), 'compact');
     await wal.close();
-    ({ wal } = await open(disk, { segmentBytes, hook: killAt(point) }));
+    ({ wal } = await open(disk, { segmentBytes, padBytes, hook: killAt(point) }));
     const attempt =
       point === 'snap.afterFile' || point === 'snap.beforeMarker'
         ? wal.saveSnapshot(snap(3, 1), 'compact', hs(2, 3, 'n2'))
@@ -205,7 +210,7 @@ describe('crash at each named point', () => {
     await assert.rejects(attempt, (e) => e instanceof Killed && e.point === point);
     await assert.rejects(wal.save(undefined, [], { sync: true }), (e) => isSealError(e, 'ErrWalFailed'));
     disk.crash(prng(seed), tear === undefined ? {} : { tear });
-    const { wal: w2, state } = await open(disk, { segmentBytes });
+    const { wal: w2, state } = await open(disk, { segmentBytes, padBytes });
     return { disk, wal: w2, state };
   }
 
@@ -222,11 +227,15 @@ describe('crash at each named point', () => {
     'snap.beforeMarker': [before],
   };
 
-  for (const point of Object.keys(expected) as WalCrashPoint[]) {
-    test(`kill at ${point}: only synced batches survive, the last one only if whole`, async () => {
+  // Padding 0: every batch appends. 64: the killed batch grows the padding. Default: it lands in zeros.
+  for (const [point, padBytes] of (Object.keys(expected) as WalCrashPoint[]).flatMap((p) =>
+    [0, 64, undefined].map((pad) => [p, pad] as const),
+  )) {
+    test(`kill at ${point} (padBytes ${padBytes ?? 'default'}): only synced batches survive, the last one only if whole`, async () => {
       const seen = new Set<number>();
       for (let seed = 1; seed <= 12; seed++) {
-        const { disk, wal, state } = await scenario(point, seed, seed % 3 === 0 ? 'garbage' : undefined);
+        const tear = seed % 3 === 0 ? 'garbage' : undefined;
+        const { disk, wal, state } = await scenario(point, seed, padBytes, tear);
         const got = { hs: state.hardState, log: show(state.entries), snap: state.snapshot?.meta.index ?? 0 };
         const i = expected[point].findIndex((e) => JSON.stringify(e) === JSON.stringify(got));
         assert.ok(i >= 0, `${point} seed ${seed}: unexpected recovery ${JSON.stringify(got)}`);
@@ -242,8 +251,9 @@ describe('crash at each named point', () => {
         const last = state.entries.at(-1)?.index ?? state.snapshot?.meta.index ?? 0;
         await wal.save(hs(9, last + 1), [ent(last + 1, 9)], { sync: true });
         await wal.close();
-        const again = await open(disk);
+        const again = await open(disk, { padBytes });
         assert.equal(again.state.entries.at(-1)?.index, last + 1);
+        assert.equal(again.state.repaired, undefined);
       }
       if (point === 'wal.beforeSync') assert.equal(seen.size, 2, 'both outcomes occur across seeds');
     });

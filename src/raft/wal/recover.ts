@@ -21,10 +21,11 @@ import {
  *
  * The writer keeps zeros ahead of its last batch (see the Wal class comment),
  * so in the last segment an all-zero remainder after the last whole batch is a
- * clean end: left in place as padding, not reported. Were the last batch torn
- * there, only none of its sectors reached the disk; it was never acked. A
- * closed segment ends exactly at its end marker, except the last one when a
- * rotation died before its fsync: its zero tail is cut off here, quietly.
+ * clean end: left in place as padding, not reported. An unsynced last batch
+ * of which only zero bytes survived looks the same; it was never acked, so
+ * dropping it unreported loses nothing. A closed segment ends exactly at its
+ * end marker, except the last one when a rotation died before its fsync: its
+ * zero tail is cut off here, quietly.
  */
 
 export interface SegmentInfo {

@@ -27,11 +27,11 @@ import { parseSnapFileName, readSnapshotFileInfo, snapFileName, writeSnapshotStr
  *   ext4: 0.35 ms vs 0.21 ms alone, 1.2 ms vs 0.6–0.8 ms with 6 writers on the
  *   disk.) So the open segment keeps a run of zeros ahead of its last batch:
  *   a batch that would end past it is written in the same write call followed
- *   by zeros up to the next `padBytes` boundary and one more chunk, and about
- *   one fsync per chunk pays for a size change. Still one write and one fsync
- *   per batch. Recovery reads zeros after the last whole batch of the last
- *   segment as a clean end; a closed segment ends exactly at its end marker,
- *   so rotation cuts the padding off before the marker's fsync.
+ *   by zeros up to the first `padBytes` boundary at least half a chunk further,
+ *   and about one fsync per chunk pays for a size change. Still one write and
+ *   one fsync per batch. Recovery reads zeros after the last whole batch of the
+ *   last segment as a clean end; a closed segment ends exactly at its end
+ *   marker, so rotation cuts the padding off before the marker's fsync.
  */
 
 export type WalCrashPoint =
@@ -44,7 +44,7 @@ export type WalCrashPoint =
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_PAD_BYTES = 1024 * 1024;
-/** Padding never reaches past the segment size rounded up to this, so tiny test segments stay tiny. */
+/** Padding stops at the segment size rounded up to this: the segment rotates there and would cut the rest. */
 const PAD_CAP_ALIGN = 4096;
 
 export interface WalOptions {

@@ -38,6 +38,17 @@ export interface LoopParts {
   maxMsgBytes: number;
 }
 
+/**
+ * True when applying `rd` cannot expose an entry that is not yet on disk here: no snapshot
+ * to install, and every committed entry comes before the entries this Ready persists
+ * (on a one-node group an entry commits in the Ready that writes it: P23).
+ */
+function appliesOnlyDurable(rd: Ready): boolean {
+  if (rd.snapshot !== undefined || rd.committedEntries.length === 0) return false;
+  if (rd.entries.length === 0) return true;
+  return rd.committedEntries[rd.committedEntries.length - 1]!.index < rd.entries[0]!.index;
+}
+
 export class ReadyLoop {
   private wakeLoop: (() => void) | undefined;
 
@@ -55,7 +66,7 @@ export class ReadyLoop {
 
   /** Runs until the node stops; a throw (WAL error, broken invariant) is the caller's to report. */
   async run(): Promise<void> {
-    const { core, reads, applier, snapshots } = this.p;
+    const { core, applier, snapshots } = this.p;
     while (this.host.running()) {
       if (snapshots.hasReady) {
         await snapshots.commitReady();
@@ -68,15 +79,41 @@ export class ReadyLoop {
         continue;
       }
       const rd = core.ready();
-      await this.persist(rd);
-      if (!this.host.running()) return;
-      this.send(rd.messages);
-      this.p.leader.note(rd.lead, core.raft.term);
-      for (const rs of rd.readStates) reads.resolve(rs.context, rs.index);
-      if (!(await applier.applyReady(rd))) return;
+      if (appliesOnlyDurable(rd)) {
+        if (!(await this.persistWhileApplying(rd))) return;
+      } else {
+        await this.persist(rd);
+        if (!this.host.running()) return;
+        this.afterPersist(rd);
+        if (!(await applier.applyReady(rd))) return;
+      }
       core.advance(rd);
       snapshots.maybeStart();
     }
+  }
+
+  /**
+   * Steps 1 and 3 at once when every committed entry was already durable before this
+   * Ready: the fsync of the new entries and the state machine's work on the old ones
+   * overlap, so a commit reaches clients without waiting for an unrelated fsync. Sends
+   * still wait for the fsync (I12).
+   */
+  private async persistWhileApplying(rd: Ready): Promise<boolean> {
+    const persisted = this.persist(rd);
+    const applied = this.p.applier.applyReady(rd);
+    // Both settle before the loop moves on, whichever fails first.
+    const [p, a] = await Promise.allSettled([persisted, applied]);
+    if (p.status === 'rejected') throw p.reason;
+    if (a.status === 'rejected') throw a.reason;
+    if (!a.value || !this.host.running()) return false;
+    this.afterPersist(rd);
+    return true;
+  }
+
+  private afterPersist(rd: Ready): void {
+    this.send(rd.messages);
+    this.p.leader.note(rd.lead, this.p.core.raft.term);
+    for (const rs of rd.readStates) this.p.reads.resolve(rs.context, rs.index);
   }
 
   /** Step 1: one WAL save; with `mustSync` it resolves after the fsync. */

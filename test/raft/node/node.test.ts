@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, test } from 'node:test';
 import type { Message } from '../../../src/raft/core/messages.ts';
+import { DelegatingDisk, wrapFile } from '../../../src/raft/disk/delegating.ts';
+import type { DiskFile } from '../../../src/raft/disk/disk.ts';
 import { NodeDisk } from '../../../src/raft/disk/node-disk.ts';
 import { SimDisk } from '../../../src/raft/disk/sim-disk.ts';
 import { type NodeTransport, RaftNode } from '../../../src/raft/node.ts';
@@ -210,6 +212,86 @@ describe('RaftNode: a single-node group', () => {
       assert.equal(fsm.items.length, 101);
       await resumed.stop();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A disk whose file fsyncs wait while the gate is closed (counted, so a test knows one is held). */
+class GatedSyncDisk extends DelegatingDisk {
+  private gate: Promise<void> | undefined;
+  private openGate: (() => void) | undefined;
+  held = 0;
+  syncing = 0;
+
+  holdSyncs(): void {
+    this.gate = new Promise((resolve) => (this.openGate = resolve));
+  }
+
+  releaseSyncs(): void {
+    this.openGate?.();
+    this.gate = undefined;
+  }
+
+  override async open(path: string, mode: 'create' | 'existing'): Promise<DiskFile> {
+    const f = await this.inner.open(path, mode);
+    return wrapFile(f, {
+      sync: async () => {
+        this.syncing++;
+        try {
+          const g = this.gate;
+          if (g !== undefined) {
+            this.held++;
+            await g;
+            this.held--;
+          }
+          await f.sync();
+        } finally {
+          this.syncing--;
+        }
+      },
+    });
+  }
+}
+
+describe('RaftNode: applying while the WAL syncs', () => {
+  test('an entry that commits in the Ready that writes it is applied only after its fsync (P23)', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'sealkv-raft-gated-'));
+    const disk = new GatedSyncDisk(new NodeDisk());
+    const fsm = new ListFsm();
+    const node = await RaftNode.start({
+      id: 'solo',
+      voters: ['solo'],
+      dir,
+      disk,
+      transport: loneTransport(),
+      fsm,
+      tickMs: 10,
+    });
+    try {
+      node.campaign();
+      await waitFor('leadership', () => node.status().role === 'leader');
+      const first = await node.propose(new TextEncoder().encode('a'));
+      await node.waitApplied(first.index);
+      // Applied is not the end of a's Ready: let its own fsync finish before holding the next.
+      await new Promise((r) => setTimeout(r, 20));
+      await waitFor('the WAL is idle', () => disk.syncing === 0);
+      disk.holdSyncs();
+      const second = node.propose(new TextEncoder().encode('b'));
+      await waitFor('the fsync of b is held', () => disk.held > 0);
+      // Give an early apply every chance to happen.
+      await new Promise((r) => setTimeout(r, 30));
+      assert.deepEqual(fsm.items, [`${first.index}:a`]);
+      disk.releaseSyncs();
+      const r = await second;
+      await node.waitApplied(r.index);
+      assert.deepEqual(fsm.items, [`${first.index}:a`, `${r.index}:b`]);
+    } finally {
+      disk.releaseSyncs();
+      await node.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });

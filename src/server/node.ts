@@ -82,6 +82,10 @@ export class SealkvNode {
     // Applied batches are visible at once and committed to lmdb behind the
     // apply loop: the Raft WAL holds them durably until then.
     const engine = new StagedEngine(openLmdbEngine(join(config.dataDir, 'store')), {
+      // Gathering 20 ms of applied batches per lmdb commit cuts lmdb's fsyncs,
+      // which share the disk with the Raft WAL's, by an order of magnitude under
+      // load; the batches are in the WAL already and reads see them at once.
+      commitIntervalMs: 20,
       onFailure: (error) => {
         log('error', 'storage commit failed; stopping so a restart replays the Raft log', {
           error: String(error),

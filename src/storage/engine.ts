@@ -117,6 +117,13 @@ export class WriteBatch {
     return this.#ops;
   }
 
+  /** Every op of `batches`, in order, as one batch (ops are shared: they are already copies). */
+  static concat(batches: readonly WriteBatch[]): WriteBatch {
+    const out = new WriteBatch();
+    for (const b of batches) for (const op of b.#ops) out.#ops.push(op);
+    return out;
+  }
+
   get size(): number {
     return this.#ops.length;
   }

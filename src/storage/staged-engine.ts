@@ -31,7 +31,7 @@ import {
   type RangeOptions,
   type ReadView,
   type Snapshot,
-  type WriteBatch,
+  WriteBatch,
   type WriteObserver,
   type WriteOptions,
 } from './engine.ts';
@@ -46,9 +46,12 @@ interface Row {
 interface Layer {
   readonly rows: ReadonlyMap<Namespace, readonly Row[]>;
   readonly bytes: number;
+  readonly batch: WriteBatch;
+  readonly sync: boolean;
   committed: boolean;
-  /** Settles when the wrapped engine has committed the batch (never rejects). */
+  /** Settles when the wrapped engine has committed the batch or a commit failed (never rejects). */
   readonly done: Promise<void>;
+  readonly settle: () => void;
 }
 
 export interface StagedEngineOptions {
@@ -58,6 +61,13 @@ export interface StagedEngineOptions {
   maxBytes?: number;
   /** Called once when a background commit fails; the owner must stop the node. */
   onFailure?: (err: unknown) => void;
+  /**
+   * Writes gathered for up to this long go to the wrapped engine as one commit
+   * (0, the default: each commit takes whatever queued while the last one ran).
+   * Every lmdb commit ends in an fsync that competes with the Raft WAL's fsync
+   * on the same disk, so fewer, larger commits shorten every Raft round.
+   */
+  commitIntervalMs?: number;
 }
 
 const compare = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b);
@@ -184,7 +194,14 @@ export class StagedEngine implements Engine {
   readonly #maxLayers: number;
   readonly #maxBytes: number;
   readonly #onFailure: ((err: unknown) => void) | undefined;
+  readonly #intervalMs: number;
   #layers: Layer[] = [];
+  /** Layers not yet handed to the wrapped engine, oldest first. */
+  #queue: Layer[] = [];
+  #inFlight = false;
+  #urgent = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #lastCommitAtMs = Number.NEGATIVE_INFINITY;
   readonly #observers: WriteObserver[] = [];
   #bytes = 0;
   #failure: unknown;
@@ -196,7 +213,8 @@ export class StagedEngine implements Engine {
     this.#maxLayers = opts.maxLayers ?? 1024;
     this.#maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     this.#onFailure = opts.onFailure;
-    if (!(this.#maxLayers >= 1 && this.#maxBytes >= 1)) {
+    this.#intervalMs = opts.commitIntervalMs ?? 0;
+    if (!(this.#maxLayers >= 1 && this.#maxBytes >= 1 && this.#intervalMs >= 0)) {
       throw sealError(Err.InvalidArgument, 'StagedEngine limits must be positive');
     }
   }
@@ -226,32 +244,79 @@ export class StagedEngine implements Engine {
     this.#checkOpen();
     this.#checkHealthy();
     if (batch.size === 0) {
-      if (opts.sync) await this.#inner.write(batch, opts);
+      if (!opts.sync) return;
+      // "This and everything before it is durable": queued layers go first.
+      await this.drain();
+      await this.#inner.write(batch, opts);
       return;
     }
     const { rows, bytes } = layerRows(batch);
-    const commit = this.#inner.write(batch, opts);
-    const layer: Layer = {
-      rows,
-      bytes,
-      committed: false,
-      done: commit.then(
-        () => this.#committed(layer),
-        (err: unknown) => this.#fail(err),
-      ),
-    };
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    const layer: Layer = { rows, bytes, batch, sync: opts.sync, committed: false, done, settle };
     this.#layers.push(layer);
     this.#bytes += bytes;
     for (const o of this.#observers) o.written(batch);
+    this.#queue.push(layer);
+    if (opts.sync) this.#urgent = true;
+    this.#pump();
     if (opts.sync) {
       await layer.done;
       this.#checkHealthy();
       return;
     }
     while (this.#overLimits()) {
+      this.#urgent = true;
+      this.#pump();
       await this.#layers[0]!.done;
       this.#checkHealthy();
     }
+  }
+
+  /**
+   * Hands every queued layer to the wrapped engine as one commit, one commit at
+   * a time, once the interval since the last commit has passed (at once when a
+   * caller waits for it).
+   */
+  #pump(): void {
+    if (this.#inFlight || this.#queue.length === 0 || this.#failed) return;
+    const waitMs = this.#intervalMs - (performance.now() - this.#lastCommitAtMs);
+    if (!this.#urgent && waitMs > 0) {
+      this.#timer ??= setTimeout(() => {
+        this.#timer = undefined;
+        this.#urgent = true;
+        this.#pump();
+      }, waitMs);
+      // Pending layers are in the Raft log; they must not keep a stopping process alive.
+      this.#timer.unref?.();
+      return;
+    }
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#urgent = false;
+    const group = this.#queue;
+    this.#queue = [];
+    this.#inFlight = true;
+    this.#lastCommitAtMs = performance.now();
+    const batch = group.length === 1 ? group[0]!.batch : WriteBatch.concat(group.map((l) => l.batch));
+    let commit: Promise<void>;
+    try {
+      commit = this.#inner.write(batch, { sync: group.some((l) => l.sync) });
+    } catch (err) {
+      commit = Promise.reject(err);
+    }
+    commit
+      .then(
+        () => {
+          for (const l of group) this.#committed(l);
+        },
+        (err: unknown) => this.#fail(err),
+      )
+      .finally(() => {
+        for (const l of group) l.settle();
+        this.#inFlight = false;
+        this.#pump();
+      });
   }
 
   snapshot(): Snapshot {
@@ -281,7 +346,11 @@ export class StagedEngine implements Engine {
   /** Resolves once every batch written so far is committed by the wrapped engine. */
   async drain(): Promise<void> {
     // A failed layer never leaves the list: stop at the failure instead of spinning.
-    while (this.#layers.length > 0 && !this.#failed) await this.#layers[this.#layers.length - 1]!.done;
+    while (this.#layers.length > 0 && !this.#failed) {
+      this.#urgent = true;
+      this.#pump();
+      await this.#layers[this.#layers.length - 1]!.done;
+    }
     this.#checkHealthy();
   }
 
@@ -303,6 +372,8 @@ export class StagedEngine implements Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     // Let committed-or-failing batches settle so the wrapped engine closes quietly.
+    this.#urgent = true;
+    this.#pump();
     await Promise.all(this.#layers.map((l) => l.done));
     this.#closed = true;
     await this.#inner.close();

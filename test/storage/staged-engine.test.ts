@@ -25,6 +25,11 @@ runEngineConformance('staged over memory', async () => {
   return { engine, dispose: () => engine.close() };
 });
 
+runEngineConformance('staged over memory, commits gathered for 2 ms', async () => {
+  const engine = new StagedEngine(createMemoryEngine(), { commitIntervalMs: 2 });
+  return { engine, dispose: () => engine.close() };
+});
+
 runEngineConformance('staged over lmdb', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sealkv-staged-'));
   const engine = new StagedEngine(openLmdbEngine(dir));
@@ -179,6 +184,61 @@ describe('StagedEngine', () => {
     await assert.rejects(e.drain(), (err) => isSealError(err, Err.StorageWriteFailed));
   });
 
+  test('writes queued while a commit runs go to the wrapped engine as one commit', async () => {
+    const gated = new GatedEngine();
+    const e = new StagedEngine(gated);
+    await e.write(new WriteBatch().put('mvcc', b(1), b(1)), { sync: false });
+    await e.write(new WriteBatch().put('mvcc', b(2), b(2)), { sync: false });
+    await e.write(new WriteBatch().delete('mvcc', b(1)).put('mvcc', b(3), b(3)), { sync: false });
+    assert.equal(gated.queue.length, 1, 'only the first commit is in flight');
+    await gated.release(1);
+    assert.equal(gated.queue.length, 1, 'the other two were handed over together');
+    assert.equal(gated.queue[0]!.batch.size, 3);
+    await gated.release(1);
+    assert.equal(e.pendingLayers, 0);
+    assert.deepEqual(keys(gated.inner.range('mvcc')), [[2], [3]]);
+  });
+
+  test('with an interval, writes wait to be committed together unless one needs sync', async () => {
+    const gated = new GatedEngine();
+    const e = new StagedEngine(gated, { commitIntervalMs: 60_000 });
+    // The first write commits at once: no commit ran within the interval yet.
+    await e.write(new WriteBatch().put('mvcc', b(1), b(1)), { sync: false });
+    await gated.release();
+    await e.write(new WriteBatch().put('mvcc', b(2), b(2)), { sync: false });
+    await e.write(new WriteBatch().put('mvcc', b(3), b(3)), { sync: false });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(gated.queue.length, 0, 'held back for the interval');
+    assert.equal(e.pendingLayers, 2);
+    const synced = e.write(new WriteBatch().put('meta', b(9), b(9)), { sync: true });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(gated.queue.length, 1, 'a synced write takes everything queued with it');
+    assert.equal(gated.queue[0]!.batch.size, 3);
+    assert.equal(gated.queue[0]!.opts.sync, true);
+    await gated.release();
+    await synced;
+    assert.equal(e.pendingLayers, 0);
+  });
+
+  test('with an interval, queued writes commit once it has passed, and drain() does not wait for it', async () => {
+    const gated = new GatedEngine();
+    const e = new StagedEngine(gated, { commitIntervalMs: 30 });
+    await e.write(new WriteBatch().put('mvcc', b(1), b(1)), { sync: false });
+    await gated.release();
+    await e.write(new WriteBatch().put('mvcc', b(2), b(2)), { sync: false });
+    assert.equal(gated.queue.length, 0);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(gated.queue.length, 1, 'the timer handed the batch over');
+    await gated.release();
+    await e.write(new WriteBatch().put('mvcc', b(3), b(3)), { sync: false });
+    const drained = e.drain();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(gated.queue.length, 1, 'drain commits at once');
+    await gated.release();
+    await drained;
+    assert.equal(e.pendingLayers, 0);
+  });
+
   test('reads match a directly-written engine under any commit interleaving (property)', async () => {
     const op = fc.oneof(
       fc.record({ kind: fc.constant('put' as const), k: fc.integer({ min: 0, max: 12 }), v: fc.nat(255) }),
@@ -214,7 +274,11 @@ describe('StagedEngine', () => {
           for (let k = 0; k <= 12; k++) assert.deepEqual(staged.get('mvcc', b(k)), model.get('mvcc', b(k)));
           assert.deepEqual([...staged.range('mvcc', opts)], [...model.range('mvcc', opts)]);
         }
-        await gated.release();
+        // One commit is in flight at a time: the next is handed over when it settles.
+        while (staged.pendingLayers > 0) {
+          await gated.release();
+          await new Promise((r) => setImmediate(r));
+        }
         assert.equal(staged.pendingLayers, 0);
         assert.deepEqual([...gated.inner.range('mvcc')], [...model.range('mvcc')]);
       }),

@@ -130,14 +130,14 @@ test('a write drops the entry before any read can see the new version', async ()
 });
 
 test('the cache holds nothing while the store is being replaced, and stays within its budget', () => {
-  const cache = new NewestVersionCache(4096);
+  const cache = new NewestVersionCache(16_384);
   const v = { commitTs: 1n, absent: false, value: new Uint8Array(100), expireAt: 0n };
   cache.replacing(true);
   cache.set('a', v);
   assert.equal(cache.size, 0);
   cache.replacing(false);
   for (let i = 0; i < 100; i++) cache.set(`k${i}`, v);
-  assert.ok(cache.bytes <= 4096, `${cache.bytes} bytes`);
+  assert.ok(cache.bytes <= 16_384, `${cache.bytes} bytes`);
   assert.ok(cache.size > 10);
   // The newest inserts survive eviction.
   assert.notEqual(cache.get('k99'), undefined);

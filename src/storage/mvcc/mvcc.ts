@@ -41,8 +41,8 @@ export interface MvccOptions {
   newestCacheBytes?: number;
 }
 
-/** Enough for tens of thousands of hot keys; small next to a node's heap budget. */
-export const DEFAULT_NEWEST_CACHE_BYTES = 32 * 1024 * 1024;
+/** Tens of thousands of hot keys; small next to a node's 256 MB heap budget. */
+export const DEFAULT_NEWEST_CACHE_BYTES = 16 * 1024 * 1024;
 
 export interface PutOptions {
   /** Absolute expiry, ms since the epoch; 0n or absent = never expires. */

@@ -120,8 +120,14 @@ export class WriteBatch {
   /** Every op of `batches`, in order, as one batch (ops are shared: they are already copies). */
   static concat(batches: readonly WriteBatch[]): WriteBatch {
     const out = new WriteBatch();
-    for (const b of batches) for (const op of b.#ops) out.#ops.push(op);
+    for (const b of batches) out.append(b);
     return out;
+  }
+
+  /** Adds every op of `other` after this batch's own (shared, not copied again). */
+  append(other: WriteBatch): this {
+    for (const op of other.#ops) this.#ops.push(op);
+    return this;
   }
 
   get size(): number {

@@ -6,8 +6,10 @@ import { NonceFactory } from '../../src/encryption/nonce.ts';
 import type { ApplyReport, EntryResult, Halt, RequestResult } from '../../src/kv/fsm.ts';
 import { encodeHlcLease } from '../../src/kv/hlc-lease.ts';
 import { encodeProposal } from '../../src/kv/proposal.ts';
+import { WriteBatch } from '../../src/storage/engine.ts';
 import { createMemoryEngine } from '../../src/storage/memory-engine.ts';
 import { Mvcc } from '../../src/storage/mvcc/mvcc.ts';
+import { concatBytes, u64be, utf8 } from '../../src/util/bytes.ts';
 import { Err } from '../../src/util/codes.ts';
 import {
   b,
@@ -210,6 +212,50 @@ describe('Fsm: user requests', () => {
     );
     // Window 2 at index 7: only records applied at 5..7 (ids 1 and 9; id 7's at 4 was pruned) remain, two rows each.
     assert.equal(dedupRows.length, 4);
+  });
+
+  test('an entry writes one record per request and one prune row; rows of the older per-record layout are pruned too', async () => {
+    const engine = createMemoryEngine();
+    // A store written by the earlier layout: record 5 applied at 0, its own empty prune row.
+    const at = (i: bigint, id?: bigint) =>
+      concatBytes(utf8('_meta_dedup_at|'), u64be(i), ...(id === undefined ? [] : [u64be(id)]));
+    const legacy = new WriteBatch()
+      .put(
+        'meta',
+        concatBytes(utf8('_meta_dedup|'), u64be(5n)),
+        concatBytes(u64be(0n), Uint8Array.of(0), u64be(9n)),
+      )
+      .put('meta', at(0n, 5n), new Uint8Array(0));
+    await engine.write(legacy, { sync: false });
+    const fsm = fsmOver(engine, { dedupWindow: 3n });
+    // The record in the older layout still counts.
+    const first = noHalt(await fsm.apply([userEntry(1, [req(5n, 10n, [put('a', '1')])])]));
+    assert.equal(requests(first.results[0])[0]?.status, 'duplicate');
+    noHalt(
+      await fsm.apply([userEntry(2, [req(1n, 12n, [put('b', '1')]), req(2n, 12n, []), req(3n, 12n, [])])]),
+    );
+    const rows = () => [...engine.range('meta', { start: utf8('_meta_dedup'), end: utf8('_meta_dedup~') })];
+    const pruneRows = () => rows().filter((r) => Buffer.from(r.key).toString().startsWith('_meta_dedup_at|'));
+    assert.deepEqual(
+      pruneRows().map((r) => [r.key.length, r.value.length]),
+      [
+        [31, 0],
+        [23, 24],
+      ],
+    );
+    // Index 4 with window 3 prunes what was applied before 1: the legacy row and its record.
+    noHalt(
+      await fsm.apply([userEntry(3, [req(0n, 13n, [put('c', '1')])]), userEntry(4, [req(0n, 13n, [])])]),
+    );
+    assert.deepEqual(
+      pruneRows().map((r) => r.key.length),
+      [23],
+    );
+    assert.equal(rows().length, 4, 'records 1, 2, 3 and the row of entry 2');
+    assert.equal(
+      requests((await fsm.apply([userEntry(5, [req(5n, 14n, [put('a', '3')])])])).results[0])[0]?.status,
+      'ok',
+    );
   });
 
   test('flush hides every live key at its commit ts; later ops of the same request survive', async () => {

@@ -17,9 +17,10 @@ import {
   dedupKey,
   encodeApplied,
   encodeDedup,
+  encodeDedupIds,
   HLC_CEILING_KEY,
   LAST_COMMIT_TS_KEY,
-  parseDedupAtKey,
+  parseDedupAtRow,
 } from './meta.ts';
 import { Staging, storedDedup } from './staging.ts';
 import type { EntryResult } from './types.ts';
@@ -36,10 +37,7 @@ export class ApplyGroup {
 
   /** Appends a successful entry's MVCC writes (its own MvccBatch, so a failed entry adds nothing). */
   absorb(entry: MvccBatch): void {
-    for (const op of entry.engineBatch.ops) {
-      if (op.kind === 'put') this.#batch.put(op.ns, op.key, op.value);
-      else this.#batch.delete(op.ns, op.key);
-    }
+    this.#batch.append(entry.engineBatch);
   }
 
   advance(index: bigint, term: bigint, result: EntryResult): void {
@@ -86,12 +84,15 @@ export class ApplyGroup {
     const applied = this.#applied;
     if (applied === undefined) return b;
     const fresh = this.staging.dedupRecords;
+    // One prune row per entry, not per record: a record costs one put here.
+    const byEntry = new Map<bigint, bigint[]>();
     for (const [id, rec] of fresh) {
-      const oldAt = this.staging.replacedAt(id);
-      if (oldAt !== undefined) b.delete('meta', dedupAtKey(oldAt, id));
       b.put('meta', dedupKey(id), encodeDedup(rec));
-      b.put('meta', dedupAtKey(rec.appliedAt, id), EMPTY);
+      const ids = byEntry.get(rec.appliedAt);
+      if (ids === undefined) byEntry.set(rec.appliedAt, [id]);
+      else ids.push(id);
     }
+    for (const [at, ids] of byEntry) b.put('meta', dedupAtKey(at), encodeDedupIds(ids));
     prune(engine, b, applied.index, dedupWindow, fresh);
     if (this.#ceiling > decodeCeiling(engine.get('meta', HLC_CEILING_KEY))) {
       b.put('meta', HLC_CEILING_KEY, u64be(BigInt(this.#ceiling)));
@@ -108,12 +109,11 @@ export class ApplyGroup {
   }
 }
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * Drops dedup records that fell out of the window (they no longer count, see
  * RequestContext.dedupWindow). A record re-written after it aged out has a
- * newer `appliedAt`; only the row matching the old one is removed.
+ * newer `appliedAt` (and is listed again in its new entry's row); only a
+ * record that still carries the pruned entry's index is removed.
  */
 function prune(
   engine: Engine,
@@ -124,9 +124,11 @@ function prune(
 ): void {
   if (index <= window) return;
   for (const row of engine.range('meta', { start: DEDUP_AT_PREFIX, end: dedupAtBound(index - window) })) {
-    const { appliedAt, requestId } = parseDedupAtKey(row.key);
+    const { appliedAt, requestIds } = parseDedupAtRow(row.key, row.value);
     b.delete('meta', row.key);
-    if (fresh.has(requestId)) continue;
-    if (storedDedup(engine, requestId)?.appliedAt === appliedAt) b.delete('meta', dedupKey(requestId));
+    for (const id of requestIds) {
+      if (fresh.has(id)) continue;
+      if (storedDedup(engine, id)?.appliedAt === appliedAt) b.delete('meta', dedupKey(id));
+    }
   }
 }

@@ -7,7 +7,11 @@
  *   _meta_hlc_ceiling                    BE64 ceiling ms (the maximum applied)
  *   _meta_last_commit_ts                 BE64 commit timestamp of the newest applied request
  *   _meta_dedup|BE64 requestId           BE64 appliedAt ‖ u8 status ‖ BE64 commitTs
- *   _meta_dedup_at|BE64 appliedAt ‖ BE64 requestId   (empty; prune order)
+ *   _meta_dedup_at|BE64 appliedAt        BE64 requestId… (the records that entry wrote; prune order)
+ *
+ * Stores written before the prune rows were per entry hold one empty
+ * `_meta_dedup_at|BE64 appliedAt ‖ BE64 requestId` row per record; they are
+ * still read (and pruned) alike.
  */
 import { concatBytes, readU64be, u64be, utf8 } from '../../util/bytes.ts';
 import { Err } from '../../util/codes.ts';
@@ -69,22 +73,36 @@ export function dedupKey(requestId: bigint): Uint8Array {
   return concatBytes(DEDUP_PREFIX, u64be(requestId));
 }
 
-export function dedupAtKey(appliedAt: bigint, requestId: bigint): Uint8Array {
-  return concatBytes(DEDUP_AT_PREFIX, u64be(appliedAt), u64be(requestId));
+/** The prune row of the records an entry wrote. */
+export function dedupAtKey(appliedAt: bigint): Uint8Array {
+  return concatBytes(DEDUP_AT_PREFIX, u64be(appliedAt));
 }
 
 /** The exclusive end of the prune range: every record applied before `index`. */
 export function dedupAtBound(index: bigint): Uint8Array {
-  return concatBytes(DEDUP_AT_PREFIX, u64be(index));
+  return dedupAtKey(index);
 }
 
-/** Inverse of dedupAtKey. */
-export function parseDedupAtKey(key: Uint8Array): { appliedAt: bigint; requestId: bigint } {
-  if (key.length !== DEDUP_AT_PREFIX.length + 16) throw corrupt('_meta_dedup_at', key.length);
-  return {
-    appliedAt: readU64be(key, DEDUP_AT_PREFIX.length),
-    requestId: readU64be(key, DEDUP_AT_PREFIX.length + 8),
-  };
+export function encodeDedupIds(ids: readonly bigint[]): Uint8Array {
+  const out = new Uint8Array(ids.length * 8);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < ids.length; i++) dv.setBigUint64(i * 8, ids[i]!);
+  return out;
+}
+
+/** Inverse of dedupAtKey + encodeDedupIds; also reads the older one-row-per-record layout. */
+export function parseDedupAtRow(
+  key: Uint8Array,
+  value: Uint8Array,
+): { appliedAt: bigint; requestIds: bigint[] } {
+  const p = DEDUP_AT_PREFIX.length;
+  if (key.length === p + 16 && value.length === 0) {
+    return { appliedAt: readU64be(key, p), requestIds: [readU64be(key, p + 8)] };
+  }
+  if (key.length !== p + 8 || value.length % 8 !== 0) throw corrupt('_meta_dedup_at', key.length);
+  const requestIds: bigint[] = [];
+  for (let o = 0; o < value.length; o += 8) requestIds.push(readU64be(value, o));
+  return { appliedAt: readU64be(key, p), requestIds };
 }
 
 export function encodeDedup(r: DedupRecord): Uint8Array {

@@ -40,26 +40,21 @@ function applyOne(
   r: Request,
 ): RequestResult {
   const { requestId, commitTs } = r;
-  // A stored record that aged out of the window is replaced; finish() then
-  // drops its index row without looking it up a second time.
-  let replaces: bigint | undefined;
   if (requestId !== NO_DEDUP) {
-    const pending = staging.pendingDedup(requestId);
-    const prior = pending ?? storedDedup(ctx.engine, requestId);
+    // A record that aged out of the window no longer counts; the new one replaces it.
+    const prior = staging.pendingDedup(requestId) ?? storedDedup(ctx.engine, requestId);
     if (prior !== undefined && prior.appliedAt + ctx.dedupWindow >= index) {
       return { requestId, status: 'duplicate', original: prior.status, appliedAt: prior.appliedAt, commitTs };
     }
-    if (pending === undefined && prior !== undefined) replaces = prior.appliedAt;
   }
   const conflict = firstConflict(ctx.engine, staging, r);
   if (conflict !== undefined) {
     if (requestId !== NO_DEDUP)
-      staging.recordDedup(requestId, { appliedAt: index, status: 'conflict', commitTs }, replaces);
+      staging.recordDedup(requestId, { appliedAt: index, status: 'conflict', commitTs });
     return { requestId, status: 'conflict', commitTs, key: conflict };
   }
   for (const op of r.ops) applyOp(ctx, staging, batch, commitTs, op);
-  if (requestId !== NO_DEDUP)
-    staging.recordDedup(requestId, { appliedAt: index, status: 'ok', commitTs }, replaces);
+  if (requestId !== NO_DEDUP) staging.recordDedup(requestId, { appliedAt: index, status: 'ok', commitTs });
   return { requestId, status: 'ok', commitTs };
 }
 

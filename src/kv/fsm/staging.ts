@@ -15,8 +15,6 @@ export class Staging {
   readonly #newest = new Map<string, bigint>();
   readonly #written = new Map<string, Uint8Array>();
   readonly #dedup = new Map<bigint, DedupRecord>();
-  /** appliedAt of the stored (aged-out) record a new one replaces, found when the request was checked. */
-  readonly #replaces = new Map<bigint, bigint>();
 
   constructor(parent?: Staging) {
     this.#parent = parent;
@@ -48,14 +46,8 @@ export class Staging {
     return this.#dedup.get(requestId) ?? this.#parent?.pendingDedup(requestId);
   }
 
-  recordDedup(requestId: bigint, rec: DedupRecord, replacesAppliedAt?: bigint): void {
+  recordDedup(requestId: bigint, rec: DedupRecord): void {
     this.#dedup.set(requestId, rec);
-    if (replacesAppliedAt !== undefined) this.#replaces.set(requestId, replacesAppliedAt);
-  }
-
-  /** The stored record's appliedAt that `requestId`'s new record replaces, if one was stored. */
-  replacedAt(requestId: bigint): bigint | undefined {
-    return this.#replaces.get(requestId);
   }
 
   get dedupRecords(): ReadonlyMap<bigint, DedupRecord> {
@@ -72,7 +64,6 @@ export class Staging {
     }
     for (const [hex, key] of this.#written) p.#written.set(hex, key);
     for (const [id, rec] of this.#dedup) p.#dedup.set(id, rec);
-    for (const [id, at] of this.#replaces) p.#replaces.set(id, at);
   }
 }
 

@@ -99,15 +99,17 @@ export class ReadyLoop {
    * still wait for the fsync (I12).
    */
   private async persistWhileApplying(rd: Ready): Promise<boolean> {
-    const persisted = this.persist(rd);
+    // Messages leave the moment the fsync returns, not once the apply finishes
+    // too: a follower's ack is on the commit path, its apply is not.
+    const persisted = this.persist(rd).then(() => {
+      if (this.host.running()) this.afterPersist(rd);
+    });
     const applied = this.p.applier.applyReady(rd);
     // Both settle before the loop moves on, whichever fails first.
     const [p, a] = await Promise.allSettled([persisted, applied]);
     if (p.status === 'rejected') throw p.reason;
     if (a.status === 'rejected') throw a.reason;
-    if (!a.value || !this.host.running()) return false;
-    this.afterPersist(rd);
-    return true;
+    return a.value && this.host.running();
   }
 
   private afterPersist(rd: Ready): void {

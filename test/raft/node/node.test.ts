@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, test } from 'node:test';
 import type { Message } from '../../../src/raft/core/messages.ts';
 import { DelegatingDisk, wrapFile } from '../../../src/raft/disk/delegating.ts';
-import type { DiskFile } from '../../../src/raft/disk/disk.ts';
+import type { Disk, DiskFile } from '../../../src/raft/disk/disk.ts';
 import { NodeDisk } from '../../../src/raft/disk/node-disk.ts';
 import { SimDisk } from '../../../src/raft/disk/sim-disk.ts';
 import { type NodeTransport, RaftNode } from '../../../src/raft/node.ts';
@@ -152,6 +152,10 @@ function loneTransport(): NodeTransport {
   };
 }
 
+function soloOptions(dir: string, disk: Disk, fsm: ListFsm) {
+  return { id: 'solo', voters: ['solo'], dir, disk, transport: loneTransport(), fsm, tickMs: 10 };
+}
+
 describe('RaftNode: a single-node group', () => {
   test('commits on its own fsync, one fsync for a burst of proposals, reads at once, restarts with its state', async () => {
     const { mkdtempSync, rmSync } = await import('node:fs');
@@ -161,16 +165,7 @@ describe('RaftNode: a single-node group', () => {
     try {
       const disk = new RecordingDisk(new NodeDisk());
       const fsm = new ListFsm();
-      const opts = {
-        id: 'solo',
-        voters: ['solo'],
-        dir,
-        disk,
-        transport: loneTransport(),
-        fsm,
-        tickMs: 10,
-        raft: { leaseReads: true },
-      };
+      const opts = { ...soloOptions(dir, disk, fsm), raft: { leaseReads: true } };
       const node = await RaftNode.start(opts);
       const leaders: string[] = [];
       node.onLeaderChange((l) => leaders.push(l));
@@ -262,15 +257,7 @@ describe('RaftNode: applying while the WAL syncs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sealkv-raft-gated-'));
     const disk = new GatedSyncDisk(new NodeDisk());
     const fsm = new ListFsm();
-    const node = await RaftNode.start({
-      id: 'solo',
-      voters: ['solo'],
-      dir,
-      disk,
-      transport: loneTransport(),
-      fsm,
-      tickMs: 10,
-    });
+    const node = await RaftNode.start(soloOptions(dir, disk, fsm));
     try {
       node.campaign();
       await waitFor('leadership', () => node.status().role === 'leader');

@@ -27,6 +27,22 @@ function open(disk: SimDisk, opts: Partial<WalOptions> = {}) {
   return Wal.open(disk, { dir: DIR, ...opts });
 }
 
+/** One synced entry at a time until the first segment's content reaches `segmentBytes`. */
+async function fillFirstSegment(
+  disk: SimDisk,
+  wal: Wal,
+  segmentBytes: number,
+): Promise<{ i: number; seg: { name: string; seq: number; bytes: Uint8Array } | undefined }> {
+  let i = 0;
+  let [seg] = await segmentFiles(disk);
+  while (contentEnd(seg!.bytes, 0) < segmentBytes) {
+    i++;
+    await wal.save(hs(1, i), [ent(i, 1)], { sync: true });
+    [seg] = await segmentFiles(disk);
+  }
+  return { i, seg };
+}
+
 async function segmentFiles(disk: SimDisk): Promise<Array<{ name: string; seq: number; bytes: Uint8Array }>> {
   const names = (await disk.list(DIR)).filter((n) => n.startsWith('wal-'));
   const out = [];
@@ -239,13 +255,7 @@ describe('rotation with padding', () => {
       const disk = new SimDisk();
       const opts = { segmentBytes: 300, padBytes: 1024 * 1024, salt: () => 0x5eed };
       const { wal } = await open(disk, opts);
-      let i = 0;
-      let [seg] = await segmentFiles(disk);
-      while (contentEnd(seg!.bytes, 0) < opts.segmentBytes) {
-        i++;
-        await wal.save(hs(1, i), [ent(i, 1)], { sync: true });
-        [seg] = await segmentFiles(disk);
-      }
+      const { i, seg } = await fillFirstSegment(disk, wal, opts.segmentBytes);
       assert.ok(seg!.bytes.length > contentEnd(seg!.bytes, 0), 'padded before the rotation');
       // The next save rotates first: hold that rotation's fsync and crash under it.
       const held: Array<() => void> = [];
@@ -298,13 +308,7 @@ describe('rotation with padding', () => {
       const disk = new SimDisk();
       const opts = { segmentBytes: 300, padBytes: 1024 * 1024 };
       const { wal } = await open(disk, opts);
-      let i = 0;
-      let [seg] = await segmentFiles(disk);
-      while (contentEnd(seg!.bytes, 0) < opts.segmentBytes) {
-        i++;
-        await wal.save(hs(1, i), [ent(i, 1)], { sync: true });
-        [seg] = await segmentFiles(disk);
-      }
+      const { i } = await fillFirstSegment(disk, wal, opts.segmentBytes);
       const held: Array<() => void> = [];
       disk.gate = (op) => (op === 'fsync' ? new Promise<void>((r) => held.push(r)) : Promise.resolve());
       const pending = wal.save(hs(1, i + 1), [ent(i + 1, 1)], { sync: true });

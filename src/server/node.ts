@@ -27,7 +27,7 @@ import { ClusterAdmin } from './cluster-admin.ts';
 import { formatHostPort, type ServerConfig } from './config.ts';
 import { EncryptionAdmin } from './encryption-admin.ts';
 import { RoutingBackend } from './forward.ts';
-import { randomIdSource } from './ids.ts';
+import { sessionIdSource } from './ids.ts';
 import type { Logger } from './log.ts';
 import { MemberDirectory, parseContext } from './members.ts';
 import { NodeMetrics, startMetricsServer } from './metrics.ts';
@@ -169,7 +169,7 @@ export class SealkvNode {
       lastCommitTs: () => fsm.lastCommitTs(),
       appliedIndex: fsm.appliedIndex(),
       nowMs: () => Date.now(),
-      newId: randomIdSource(),
+      newId: sessionIdSource(),
       wrap: (body) =>
         raftCutover > 0n && raftEnvelope !== undefined ? raftEnvelope.wrapRaftPayload(body) : body,
     });

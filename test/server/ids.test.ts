@@ -1,21 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { randomIdSource } from '../../src/server/ids.ts';
+import { sessionIdSource } from '../../src/server/ids.ts';
 
-test('pooled ids stay distinct across pool refills', () => {
-  const next = randomIdSource(4);
-  const seen = new Set<bigint>();
-  for (let i = 0; i < 1000; i++) seen.add(next());
-  assert.equal(seen.size, 1000);
+test('a session hands out consecutive ids under its prefix, never 0', () => {
+  const prefixes = [0, 7];
+  const next = sessionIdSource(() => prefixes.shift() ?? 9);
+  const ids = Array.from({ length: 1000 }, () => next());
+  assert.equal(ids[0], 7n << 32n, 'a zero prefix is drawn again');
+  for (let i = 1; i < ids.length; i++) assert.equal(ids[i], ids[i - 1]! + 1n);
+  assert.ok(ids.every((id) => id !== 0n && id < 1n << 64n));
 });
 
-test('ids are 64-bit unsigned and use the high bits', () => {
-  const next = randomIdSource(8);
-  let high = false;
-  for (let i = 0; i < 64; i++) {
-    const id = next();
-    assert.ok(id >= 0n && id < 1n << 64n);
-    if (id >= 1n << 63n) high = true;
-  }
-  assert.ok(high, 'some ids should have the top bit set');
+test('two sources draw independent random prefixes', () => {
+  const a = sessionIdSource()();
+  const b = sessionIdSource()();
+  assert.notEqual(a >> 32n, b >> 32n);
 });

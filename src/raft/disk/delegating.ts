@@ -37,8 +37,14 @@ export class DelegatingDisk implements Disk {
   }
 }
 
-/** A file whose calls go to `inner` except those given in `overrides`. */
+/**
+ * A file whose calls go to `inner` except those given in `overrides`. A
+ * wrapper that overrides write or sync wants to see both, so the combined
+ * writeDurable() is passed through only when it overrides neither.
+ */
 export function wrapFile(inner: DiskFile, overrides: Partial<Omit<DiskFile, 'path'>>): DiskFile {
+  const durable = inner.writeDurable;
+  const watchesWrites = overrides.write !== undefined || overrides.sync !== undefined;
   return {
     path: inner.path,
     write: (o, d) => inner.write(o, d),
@@ -48,6 +54,7 @@ export function wrapFile(inner: DiskFile, overrides: Partial<Omit<DiskFile, 'pat
     truncate: (n) => inner.truncate(n),
     sync: () => inner.sync(),
     close: () => inner.close(),
+    ...(durable === undefined || watchesWrites ? {} : { writeDurable: (o, d) => durable.call(inner, o, d) }),
     ...overrides,
   };
 }

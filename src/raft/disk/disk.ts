@@ -20,6 +20,13 @@ export interface DiskFile {
   truncate(length: number): Promise<void>;
   /** fdatasync: makes the file's data (not its directory entry) durable. */
   sync(): Promise<void>;
+  /**
+   * Optional: a positional write that is durable when it resolves (like write()
+   * then sync(), as one I/O call). Real files do it with O_DSYNC, which saves
+   * a thread-pool round trip per WAL batch; disks that model or watch the
+   * write/sync boundary leave it out and get write() + sync().
+   */
+  writeDurable?(offset: number, data: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import type { Disk, DiskFile } from './disk.ts';
 
@@ -45,17 +46,21 @@ export class NodeDisk implements Disk {
 }
 
 class NodeFile implements DiskFile {
+  /** A second descriptor of the same file opened with O_DSYNC, for writeDurable(). */
+  private dsync: Promise<FileHandle> | undefined;
+
   constructor(
     readonly path: string,
     private readonly fh: FileHandle,
   ) {}
 
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
-      done += bytesWritten;
-    }
+  write(offset: number, data: Uint8Array): Promise<void> {
+    return writeAll(this.fh, offset, data);
+  }
+
+  async writeDurable(offset: number, data: Uint8Array): Promise<void> {
+    this.dsync ??= open(this.path, constants.O_RDWR | constants.O_DSYNC);
+    await writeAll(await this.dsync, offset, data);
   }
 
   async append(data: Uint8Array): Promise<void> {
@@ -80,7 +85,18 @@ class NodeFile implements DiskFile {
     return this.fh.datasync();
   }
 
-  close(): Promise<void> {
-    return this.fh.close();
+  async close(): Promise<void> {
+    const dsync = this.dsync;
+    this.dsync = undefined;
+    if (dsync !== undefined) await (await dsync).close();
+    await this.fh.close();
+  }
+}
+
+async function writeAll(fh: FileHandle, offset: number, data: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
+    done += bytesWritten;
   }
 }

@@ -470,18 +470,29 @@ export class Wal {
     const end = at + batch.length;
     const grows = end > this.padEnd;
     const out = grows ? this.padded(batch, end) : batch;
+    const wrote = () => {
+      this.size = end;
+      this.padEnd = Math.max(this.padEnd, at + out.length);
+      this.stats.batches++;
+      this.stats.bytes += batch.length;
+      if (grows) {
+        this.stats.growingWrites++;
+        this.stats.paddedBytes += out.length - batch.length;
+      }
+    };
     this.callHook('wal.beforeWrite');
-    await this.io('write', path, () => this.file.write(at, out));
-    this.size = end;
-    this.padEnd = Math.max(this.padEnd, at + out.length);
-    this.stats.batches++;
-    this.stats.bytes += batch.length;
-    if (grows) {
-      this.stats.growingWrites++;
-      this.stats.paddedBytes += out.length - batch.length;
+    const durable = this.file.writeDurable;
+    if (durable === undefined) {
+      await this.io('write', path, () => this.file.write(at, out));
+      wrote();
+      this.callHook('wal.beforeSync');
+      await this.io('fsync', path, () => this.file.sync());
+    } else {
+      // Durability step in one call (O_DSYNC): the batch is on disk when it returns.
+      this.callHook('wal.beforeSync');
+      await this.io('write+fsync', path, () => durable.call(this.file, at, out));
+      wrote();
     }
-    this.callHook('wal.beforeSync');
-    await this.io('fsync', path, () => this.file.sync());
     this.stats.fsyncs++;
     this.callHook('wal.afterSync');
     if (g.hardState !== undefined) this.writtenHardState = g.hardState;

@@ -11,6 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { DelegatingDisk, wrapFile } from '../../../src/raft/disk/delegating.ts';
 import { NodeDisk } from '../../../src/raft/disk/node-disk.ts';
 import { Wal } from '../../../src/raft/wal/wal.ts';
 import { isSealError } from '../../../src/util/errors.ts';
@@ -20,6 +21,52 @@ const root = mkdtempSync(join(tmpdir(), 'sealkv-wal-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 describe('WAL on real files (NodeDisk)', () => {
+  test('batches go out as one durable write each (O_DSYNC); a wrapper that watches syncs gets write + sync', async () => {
+    const dir = join(root, 'durable');
+    const disk = new NodeDisk();
+    const f = await disk.open(join(root, 'durable-file'), 'create');
+    await f.writeDurable!(3, Uint8Array.of(7, 8));
+    assert.deepEqual([...(await f.read(0, 5))], [0, 0, 0, 7, 8]);
+    await f.close();
+
+    let writes = 0;
+    const durable = new (class extends DelegatingDisk {
+      override async open(path: string, mode: 'create' | 'existing') {
+        const inner = await this.inner.open(path, mode);
+        return wrapFile(inner, { close: () => inner.close() });
+      }
+    })(disk);
+    const watched = new (class extends DelegatingDisk {
+      override async open(path: string, mode: 'create' | 'existing') {
+        const inner = await this.inner.open(path, mode);
+        return wrapFile(inner, {
+          write: (o, d) => {
+            writes++;
+            return inner.write(o, d);
+          },
+        });
+      }
+    })(disk);
+    const opened = await durable.open(join(root, 'durable-file'), 'existing');
+    assert.equal(
+      typeof opened.writeDurable,
+      'function',
+      'a wrapper that only tracks close keeps the fast path',
+    );
+    await opened.close();
+
+    const { wal } = await Wal.open(durable, { dir });
+    for (let i = 1; i <= 5; i++) await wal.save(hs(1, i), [ent(i, 1)], { sync: true });
+    assert.equal(wal.stats.fsyncs >= 5, true);
+    await wal.close();
+    const { wal: w2, state } = await Wal.open(watched, { dir });
+    assert.deepEqual(show(state.entries), show(ents(1, 5, 1)));
+    const before = writes;
+    await w2.save(hs(1, 6), [ent(6, 1)], { sync: true });
+    assert.ok(writes > before, 'the watching wrapper saw the batch write');
+    await w2.close();
+  });
+
   test('round trip with rotation, overwrite, snapshot and purge', async () => {
     const dir = join(root, 'a');
     const disk = new NodeDisk();

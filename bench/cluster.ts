@@ -27,10 +27,12 @@ export async function freePort(): Promise<number> {
 /** A base port whose Redis, raft and admin ranges (see nodePlan) are all free right now. */
 export async function freeBasePort(nodes: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    // Below Linux's ephemeral range (32768+), so a client socket opened between
+    // this check and the node's listen() cannot take one of the ports.
+    const base = 10_000 + Math.floor(Math.random() * 20_000);
     const spec: ClusterSpec = { nodes, dir: '', basePort: base };
     const ports = nodePlan(spec).flatMap((n) =>
-      [n.redis, n.raft, n.admin].map((a) => Number(a.split(':')[1])),
+      [n.redis, n.raft, n.admin, n.metrics].map((a) => Number(a.split(':')[1])),
     );
     let ok = true;
     for (const p of ports) {

@@ -390,6 +390,10 @@ export class StagedEngine implements Engine {
     if (this.#failed) return;
     this.#failed = true;
     this.#failure = err;
+    // Layers still queued will never be committed: settle them so close() and
+    // waiting writers return (the writers then see the failure).
+    for (const l of this.#queue) l.settle();
+    this.#queue = [];
     this.#onFailure?.(err);
   }
 

@@ -239,6 +239,21 @@ describe('StagedEngine', () => {
     assert.equal(e.pendingLayers, 0);
   });
 
+  test('a failed commit settles the writes queued behind it, so close() returns', {
+    timeout: 10_000,
+  }, async () => {
+    const gated = new GatedEngine();
+    const failures: unknown[] = [];
+    const e = new StagedEngine(gated, { onFailure: (err) => failures.push(err) });
+    await e.write(new WriteBatch().put('mvcc', b(1), b(1)), { sync: false });
+    await e.write(new WriteBatch().put('mvcc', b(2), b(2)), { sync: false });
+    assert.equal(gated.queue.length, 1, 'the second write waits behind the first commit');
+    await gated.release(1, new Error('EIO'));
+    assert.equal(failures.length, 1);
+    assert.equal(gated.queue.length, 0, 'nothing more goes to the failed engine');
+    await e.close();
+  });
+
   test('reads match a directly-written engine under any commit interleaving (property)', async () => {
     const op = fc.oneof(
       fc.record({ kind: fc.constant('put' as const), k: fc.integer({ min: 0, max: 12 }), v: fc.nat(255) }),

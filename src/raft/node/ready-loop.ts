@@ -1,9 +1,11 @@
 /**
  * The D1 loop, one Ready at a time: persist (one WAL save, one fsync when the Ready must
  * sync) → send (only once that fsync resolved: I12) → apply the snapshot and the committed
- * entries → advance. Inputs arriving while the loop waits step straight into the core and
- * come out together in the next Ready, which is what batches concurrent proposals into one
- * fsync (P24).
+ * entries → advance. When every committed entry was durable before the Ready, the apply
+ * runs while the fsync is in flight (persistWhileApplying); the order of sends after the
+ * fsync and of advance after both is kept. Inputs arriving while the loop waits step
+ * straight into the core and come out together in the next Ready, which is what batches
+ * concurrent proposals into one fsync (P24).
  */
 import { Err } from '../../util/codes.ts';
 import { sealError } from '../../util/errors.ts';

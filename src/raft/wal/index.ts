@@ -1,7 +1,7 @@
 export type { SnapshotMode } from './codec.ts';
+export { DEFAULT_PAD_BYTES } from './padding.ts';
 export type { RepairReport } from './recover.ts';
 export {
-  DEFAULT_PAD_BYTES,
   DEFAULT_SEGMENT_BYTES,
   type RecoveredState,
   type SaveOptions,

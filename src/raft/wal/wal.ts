@@ -4,6 +4,7 @@ import { sealError } from '../../util/errors.ts';
 import { type Entry, EntryType, type HardState, type Snapshot, type SnapshotMeta } from '../core/types.ts';
 import { type Disk, type DiskFile, dirOf, errnoOf, joinPath } from '../disk/disk.ts';
 import { BATCH_HEADER, encodeBatch, RecordWriter, type SnapshotMode } from './codec.ts';
+import { DEFAULT_PAD_BYTES, withPadding } from './padding.ts';
 import { type RepairReport, recover, type SegmentInfo, segmentName } from './recover.ts';
 import { parseSnapFileName, readSnapshotFileInfo, snapFileName, writeSnapshotStream } from './snapfile.ts';
 
@@ -43,9 +44,6 @@ export type WalCrashPoint =
   | 'snap.beforeMarker';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_PAD_BYTES = 1024 * 1024;
-/** Padding stops at the segment size rounded up to this: the segment rotates there and would cut the rest. */
-const PAD_CAP_ALIGN = 4096;
 
 export interface WalOptions {
   dir: string;
@@ -469,7 +467,7 @@ export class Wal {
     const at = this.size;
     const end = at + batch.length;
     const grows = end > this.padEnd;
-    const out = grows ? this.padded(batch, end) : batch;
+    const out = grows ? withPadding(batch, end, this.padBytes, this.segmentBytes) : batch;
     const wrote = () => {
       this.size = end;
       this.padEnd = Math.max(this.padEnd, at + out.length);
@@ -499,23 +497,6 @@ export class Wal {
     if (g.snapshot !== undefined) this.writtenSnapshot = g.snapshot.meta;
     this.writtenLastIndex = g.lastIndexAfter;
     if (g.snapshot !== undefined) await this.purge(g.snapshot);
-  }
-
-  /**
-   * `bytes` (ending at file offset `end`) followed by zeros up to the first `padBytes` boundary
-   * at least half a chunk past `end`, but not past the rounded-up segment size, where the segment
-   * rotates anyway.
-   */
-  private padded(bytes: Uint8Array, end: number): Uint8Array {
-    if (this.padBytes === 0) return bytes;
-    const chunk = this.padBytes;
-    let target = alignUp(end, chunk);
-    if (target - end < chunk / 2) target += chunk;
-    target = Math.min(target, alignUp(this.segmentBytes, PAD_CAP_ALIGN));
-    if (target <= end) return bytes;
-    const out = new Uint8Array(bytes.length + (target - end));
-    out.set(bytes);
-    return out;
   }
 
   /**
@@ -556,7 +537,7 @@ export class Wal {
     if (this.writtenHardState !== undefined) w.hardState(this.writtenHardState);
     const head = encodeBatch([w.finish()], seq);
     // Padded from the start, so the segment's first batches overwrite zeros too.
-    const out = this.padded(head, head.length);
+    const out = withPadding(head, head.length, this.padBytes, this.segmentBytes);
     const file = await this.io('open', path, () => this.disk.open(path, 'create'));
     await this.io('truncate', path, () => file.truncate(0));
     await this.io('write', path, () => file.write(0, out));
@@ -645,10 +626,6 @@ function ignoreEnoent(e: unknown): void {
 
 async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {
   yield data;
-}
-
-function alignUp(n: number, to: number): number {
-  return Math.ceil(n / to) * to;
 }
 
 function defaultSalt(): number {

@@ -67,6 +67,29 @@ describe('WAL on real files (NodeDisk)', () => {
     await w2.close();
   });
 
+  test('inline durable writes land at their offset, reject on error, and carry a WAL round trip', async () => {
+    const disk = new NodeDisk({ inlineDurableWrites: true });
+    const path = join(root, 'inline-file');
+    const f = await disk.open(path, 'create');
+    await f.writeDurable!(2, Uint8Array.of(1, 2, 3));
+    await f.writeDurable!(0, Uint8Array.of(9));
+    assert.deepEqual([...readFileSync(path)], [9, 0, 1, 2, 3]);
+    // A write the file system refuses (EFBIG) fails as a rejected promise, like the
+    // thread-pool path, not as a throw.
+    const bad = f.writeDurable!(2 ** 50, Uint8Array.of(1));
+    assert.ok(bad instanceof Promise);
+    await assert.rejects(bad, /EFBIG/);
+    await f.close();
+
+    const dir = join(root, 'inline-wal');
+    const { wal } = await Wal.open(disk, { dir, segmentBytes: 1024 });
+    for (let i = 1; i <= 30; i++) await wal.save(hs(1, i - 1), [ent(i, 1)], { sync: true });
+    await wal.close();
+    const { wal: again, state } = await Wal.open(new NodeDisk(), { dir, segmentBytes: 1024 });
+    assert.deepEqual(show(state.entries), show(ents(1, 30, 1)));
+    await again.close();
+  });
+
   test('round trip with rotation, overwrite, snapshot and purge', async () => {
     const dir = join(root, 'a');
     const disk = new NodeDisk();

@@ -1,4 +1,4 @@
-import type { Mvcc } from '../storage/index.ts';
+import type { GcCursor, Mvcc } from '../storage/index.ts';
 
 export interface GcOptions {
   mvcc: Mvcc;
@@ -36,20 +36,20 @@ export async function collectGarbage(o: GcOptions): Promise<number> {
   if (retentionTs <= 0n) return 0;
   const nowMs = BigInt(o.nowMs() - EXPIRY_MARGIN_MS);
   let removed = 0;
-  let start: Uint8Array | undefined;
+  let resume: GcCursor | undefined;
   do {
     const batch = o.mvcc.batch();
     const slice = o.mvcc.gcSlice(batch, {
       retentionTs,
       nowMs,
       maxRows: o.sliceRows ?? SLICE_ROWS,
-      ...(start === undefined ? {} : { start }),
+      ...(resume === undefined ? {} : { resume }),
     });
     if (slice.removed > 0) await o.mvcc.commit(batch, { sync: false });
     removed += slice.removed;
-    start = slice.next;
-    if (start !== undefined) await nextTurn();
-  } while (start !== undefined);
+    resume = slice.next;
+    if (resume !== undefined) await nextTurn();
+  } while (resume !== undefined);
   return removed;
 }
 

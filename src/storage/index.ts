@@ -16,6 +16,7 @@ export {
 export { LmdbEngine, type LmdbEngineOptions, openLmdbEngine } from './lmdb-engine.ts';
 export { createMemoryEngine, MemoryEngine } from './memory-engine.ts';
 export {
+  type GcCursor,
   type GcOptions,
   Mvcc,
   MvccBatch,

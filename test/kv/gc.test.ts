@@ -41,7 +41,7 @@ test('GC removes versions behind the retention point and keeps what reads see', 
   cleanupDirs();
 });
 
-test('GC in small slices removes exactly what one sweep removes, never splitting a key', async () => {
+test('GC in small slices removes exactly what one sweep removes, slices splitting keys', async () => {
   const build = async () => {
     const engine = tmpLmdb();
     const mvcc = new Mvcc(engine);
@@ -70,5 +70,68 @@ test('GC in small slices removes exactly what one sweep removes, never splitting
   const whole = await run();
   for (const slice of [1, 3, 17]) assert.deepEqual(await run(slice), whole, `slices of ${slice}`);
   assert.ok(whole.removed > 200);
+  cleanupDirs();
+});
+
+test('a hot key: GC seeks past its retained versions and slices through its garbage', async () => {
+  const RETAINED = 3000;
+  const OLD = 2000;
+  const build = async () => {
+    const inner = tmpLmdb();
+    let visited = 0;
+    // Counts the rows GC reads, to show it does not step over every retained version.
+    const engine = new Proxy(inner, {
+      get(target, prop) {
+        if (prop === 'range') {
+          return function* (...args: Parameters<typeof target.range>) {
+            for (const row of target.range(...args)) {
+              visited++;
+              yield row;
+            }
+          };
+        }
+        const v: unknown = Reflect.get(target, prop);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const mvcc = new Mvcc(engine);
+    const batch = mvcc.batch();
+    batch.put(b('a'), b('x'), ts(1));
+    batch.put(b('a'), b('y'), ts(2));
+    for (let i = 1; i <= OLD; i++) batch.put(b('hot'), b(`old${i}`), ts(i));
+    for (let i = 1; i <= RETAINED; i++) batch.put(b('hot'), b(`new${i}`), ts(100_000 + i));
+    batch.put(b('z'), b('x'), ts(1));
+    await mvcc.commit(batch, { sync: true });
+    return { inner, mvcc, visited: () => visited, reset: () => (visited = 0) };
+  };
+  const run = async (sliceRows?: number) => {
+    const { inner, mvcc, visited, reset } = await build();
+    reset();
+    const removed = await collectGarbage({
+      mvcc,
+      lastCommitTs: () => ts(100_000 + RETAINED),
+      nowMs: () => 200_000,
+      retentionMs: 60_000,
+      ...(sliceRows === undefined ? {} : { sliceRows }),
+    });
+    const rows = visited();
+    const now = { ts: ts(200_000), nowMs: 200_000n };
+    assert.equal(text(mvcc.get(b('hot'), now)?.value), `new${RETAINED}`);
+    // The version visible at the retention point stays for reads at it.
+    assert.equal(text(mvcc.get(b('hot'), { ts: ts(50_000), nowMs: 200_000n })?.value), `old${OLD}`);
+    const left = [...inner.range('mvcc', {})].map((r) => Buffer.from(r.key).toString('hex'));
+    await inner.close();
+    return { removed, left, rows };
+  };
+  const whole = await run();
+  // "a" loses one version, the hot key all its old versions but the boundary one.
+  assert.equal(whole.removed, 1 + (OLD - 1));
+  assert.equal(whole.left.length, 2 + RETAINED + 1);
+  assert.ok(whole.rows < 100 + OLD, `visited ${whole.rows} rows, not the ${RETAINED} retained ones`);
+  for (const slice of [1, 50, 999]) {
+    const sliced = await run(slice);
+    assert.deepEqual(sliced.left, whole.left, `slices of ${slice}`);
+    assert.equal(sliced.removed, whole.removed, `slices of ${slice}`);
+  }
   cleanupDirs();
 });

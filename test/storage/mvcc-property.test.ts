@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { NAMESPACES } from '../../src/storage/engine.ts';
 import { createMemoryEngine } from '../../src/storage/memory-engine.ts';
-import { Mvcc } from '../../src/storage/mvcc/mvcc.ts';
+import { type GcCursor, Mvcc } from '../../src/storage/mvcc/mvcc.ts';
 import { compareBytes, toHex } from '../../src/util/bytes.ts';
 import { FakeSealer } from './fake-sealer.ts';
 
@@ -33,7 +33,13 @@ const command = fc.oneof(
     seal: fc.boolean(),
   }),
   fc.record({ t: fc.constant('del' as const), key, dts: small }),
-  fc.record({ t: fc.constant('gc' as const), dRet: small, dNow: small }),
+  // slice: collect in slices of this many rows, committing between them (null: one sweep).
+  fc.record({
+    t: fc.constant('gc' as const),
+    dRet: small,
+    dNow: small,
+    slice: fc.option(fc.integer({ min: 1, max: 4 })),
+  }),
   fc.record({ t: fc.constant('read' as const), key, dts: fc.integer({ min: 0, max: 40 }), dNow: small }),
   fc.record({
     t: fc.constant('scan' as const),
@@ -104,9 +110,24 @@ test('mvcc visibility matches a simple model under random writes, TTLs and GC', 
           } else if (c.t === 'gc') {
             const retentionTs = floorTs + BigInt(c.dRet);
             const nowMs = floorNow + BigInt(c.dNow);
-            const batch = mvcc.batch();
-            mvcc.gc(batch, { retentionTs, nowMs });
-            await mvcc.commit(batch, { sync: true });
+            if (c.slice === null) {
+              const batch = mvcc.batch();
+              mvcc.gc(batch, { retentionTs, nowMs });
+              await mvcc.commit(batch, { sync: true });
+            } else {
+              let resume: GcCursor | undefined;
+              do {
+                const batch = mvcc.batch();
+                const slice = mvcc.gcSlice(batch, {
+                  retentionTs,
+                  nowMs,
+                  maxRows: c.slice,
+                  ...(resume === undefined ? {} : { resume }),
+                });
+                await mvcc.commit(batch, { sync: false });
+                resume = slice.next;
+              } while (resume !== undefined);
+            }
             floorTs = retentionTs;
             floorNow = nowMs;
           } else if (c.t === 'read') {

@@ -121,6 +121,17 @@ export function decodeEngineKey(key: Uint8Array): DecodedKey {
   return { userKey: Uint8Array.from(user), commitTs: BigInt.asUintN(64, ~readU64be(key, i)) };
 }
 
+/**
+ * Length of the version prefix of an engine key read back from storage (key minus the
+ * timestamp), checked cheaply: the prefix must end in the terminator. A key that fails
+ * is decoded fully so the corruption error names the defect.
+ */
+export function versionPrefixLength(key: Uint8Array): number {
+  const plen = key.length - TS_LEN;
+  if (plen < 2 || key[plen - 2] !== ESCAPE || key[plen - 1] !== TERMINATOR) decodeEngineKey(key);
+  return plen;
+}
+
 /** Length of the version prefix inside an engine key (key minus the timestamp). */
 export function prefixLength(key: Uint8Array): number {
   return key.length - TS_LEN;

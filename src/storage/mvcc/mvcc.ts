@@ -319,7 +319,10 @@ export class Mvcc {
     for (;;) {
       let seekTo: Uint8Array | undefined;
       let newer = 0;
-      for (const row of this.#engine.range('mvcc', { ...bounds, ...(from === undefined ? {} : { start: from }) })) {
+      for (const row of this.#engine.range('mvcc', {
+        ...bounds,
+        ...(from === undefined ? {} : { start: from }),
+      })) {
         const plen = versionPrefixLength(row.key);
         if (prefix === undefined || !hasPrefix(row.key, prefix, plen)) {
           prefix = row.key.slice(0, plen);

@@ -6,6 +6,7 @@ import { engineKey } from '../../src/storage/mvcc/keys.ts';
 import { Mvcc } from '../../src/storage/mvcc/mvcc.ts';
 import { utf8 } from '../../src/util/bytes.ts';
 import { isSealError } from '../../src/util/errors.ts';
+import { countingRanges } from './counting-engine.ts';
 
 const k = (s: string) => utf8(s);
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -226,5 +227,32 @@ describe('mvcc malformed rows fail closed', () => {
       () => mvcc.gc(mvcc.batch(), { retentionTs: 5n, nowMs: 0n }),
       (e) => isSealError(e, 'ErrMvccRowMalformed'),
     );
+  });
+});
+
+describe('mvcc scans over a key with a long history', () => {
+  test('read its visible version directly and go on past it, both directions', async () => {
+    const { engine, rows, reset } = countingRanges(createMemoryEngine());
+    const mvcc = new Mvcc(engine);
+    const batch = mvcc.batch();
+    batch.put(utf8('a'), utf8('a1'), 10n);
+    for (let ts = 1n; ts <= 1000n; ts++) batch.put(utf8('hot'), utf8(`v${ts}`), ts);
+    batch.delete(utf8('hot'), 2000n);
+    batch.put(utf8('z'), utf8('z1'), 10n);
+    await mvcc.commit(batch, { sync: true });
+    const scan = (ts: bigint, reverse: boolean, limit?: number) => {
+      reset();
+      const found = mvcc.scan({ ts, nowMs: 0n, reverse, ...(limit === undefined ? {} : { limit }) });
+      return found.map((r) => `${new TextDecoder().decode(r.key)}=${new TextDecoder().decode(r.value)}`);
+    };
+    for (const reverse of [false, true]) {
+      const order = (xs: string[]) => (reverse ? [...xs].reverse() : xs);
+      assert.deepEqual(scan(500n, reverse), order(['a=a1', 'hot=v500', 'z=z1']));
+      assert.ok(rows() < 40, `visited ${rows()} rows`);
+      assert.deepEqual(scan(1000n, reverse), order(['a=a1', 'hot=v1000', 'z=z1']));
+      assert.deepEqual(scan(5n, reverse), order(['hot=v5']), 'a and z are newer than ts 5');
+      assert.deepEqual(scan(2500n, reverse), order(['a=a1', 'z=z1']), 'deleted at 2000');
+      assert.deepEqual(scan(700n, reverse, 2), order(['a=a1', 'hot=v700', 'z=z1']).slice(0, 2));
+    }
   });
 });

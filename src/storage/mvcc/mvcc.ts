@@ -6,7 +6,7 @@
  * No clock lives here: read time (`nowMs`) and timestamps are passed in, so
  * every replica makes the same decisions from the same inputs.
  */
-import { compareBytes, concatBytes, u64be } from '../../util/bytes.ts';
+import { concatBytes, u64be } from '../../util/bytes.ts';
 import { Err } from '../../util/codes.ts';
 import { sealError } from '../../util/errors.ts';
 import type {
@@ -41,6 +41,29 @@ function hasPrefix(key: Uint8Array, prefix: Uint8Array, plen: number): boolean {
   if (prefix.length !== plen) return false;
   for (let i = plen - 1; i >= 0; i--) if (key[i] !== prefix[i]) return false;
   return true;
+}
+
+/** Versions of one key a scan steps over before it looks the visible one up directly. */
+const SCAN_SEEK_AFTER = 8;
+
+/** The smallest engine key after every version of the key with this version prefix. */
+function prefixEnd(prefix: Uint8Array): Uint8Array {
+  const out = prefix.slice();
+  out[out.length - 1]! += 1;
+  return out;
+}
+
+/** The newest version at or before `ts` of the key with this version prefix. */
+function versionAt(
+  view: ReadView,
+  prefix: Uint8Array,
+  ts: bigint,
+): { row: KeyValue; commitTs: bigint } | undefined {
+  const start = concatBytes(prefix, u64be(~ts & U64_MASK));
+  for (const row of view.range('mvcc', { start, end: prefixEnd(prefix), limit: 1 })) {
+    return { row, commitTs: versionTs(row.key, prefix.length) };
+  }
+  return undefined;
 }
 
 const NO_VERSION: NewestVersion = { commitTs: 0n, absent: true, value: new Uint8Array(0), expireAt: 0n };
@@ -262,32 +285,50 @@ export class Mvcc {
     const out: VisibleValue[] = [];
     if (limit <= 0) return out;
     const view = opts.view ?? this.#engine;
-    const rows = view.range('mvcc', {
-      ...engineBounds(opts.start, opts.end),
-      reverse: opts.reverse === true,
-    });
-    let current: Uint8Array | undefined;
-    let chosen: { row: KeyValue; commitTs: bigint } | undefined;
-    const settle = (): boolean => {
-      if (current === undefined || chosen === undefined) return false;
-      const v = this.#visible(current, chosen.commitTs, chosen.row, opts.nowMs);
+    const reverse = opts.reverse === true;
+    let { start, end } = engineBounds(opts.start, opts.end);
+    // A key whose versions make up a long run is read with one lookup instead, and
+    // the walk goes on past it: stepping over a hot key's history held the node.
+    let skipPast: Uint8Array | undefined;
+    const settle = (key: Uint8Array, chosen: { row: KeyValue; commitTs: bigint } | undefined): boolean => {
+      if (chosen === undefined) return false;
+      const v = this.#visible(key, chosen.commitTs, chosen.row, opts.nowMs);
       if (v !== undefined) out.push(v);
       return out.length >= limit;
     };
-    for (const row of rows) {
-      const { userKey, commitTs } = decodeEngineKey(row.key);
-      if (current === undefined || compareBytes(current, userKey) !== 0) {
-        if (settle()) return out;
-        current = userKey;
-        chosen = undefined;
+    for (;;) {
+      let prefix: Uint8Array | undefined;
+      let current: Uint8Array | undefined;
+      let chosen: { row: KeyValue; commitTs: bigint } | undefined;
+      let run = 0;
+      skipPast = undefined;
+      for (const row of view.range('mvcc', { ...(start && { start }), ...(end && { end }), reverse })) {
+        const plen = versionPrefixLength(row.key);
+        if (prefix === undefined || !hasPrefix(row.key, prefix, plen)) {
+          if (current !== undefined && settle(current, chosen)) return out;
+          prefix = row.key.slice(0, plen);
+          current = decodeEngineKey(row.key).userKey;
+          chosen = undefined;
+          run = 0;
+        }
+        if (++run > SCAN_SEEK_AFTER && current !== undefined) {
+          if (settle(current, versionAt(view, prefix, opts.ts))) return out;
+          skipPast = prefix;
+          break;
+        }
+        const commitTs = versionTs(row.key, plen);
+        if (commitTs > opts.ts) continue;
+        // Forward walks newest-first (keep the first match); reverse walks
+        // oldest-first (keep overwriting until versions pass ts).
+        if (chosen === undefined || reverse) chosen = { row, commitTs };
       }
-      if (commitTs > opts.ts) continue;
-      // Forward walks newest-first (keep the first match); reverse walks
-      // oldest-first (keep overwriting until versions pass ts).
-      if (chosen === undefined || opts.reverse) chosen = { row, commitTs };
+      if (skipPast === undefined) {
+        if (current !== undefined) settle(current, chosen);
+        return out;
+      }
+      if (reverse) end = skipPast;
+      else start = prefixEnd(skipPast);
     }
-    settle();
-    return out;
   }
 
   /**

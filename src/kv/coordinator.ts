@@ -2,6 +2,7 @@ import type { Mvcc } from '../storage/index.ts';
 import { Err } from '../util/codes.ts';
 import { isSealError, SealError, sealError } from '../util/errors.ts';
 import type { ApplyReport, RequestResult } from './fsm.ts';
+import type { ReadPins } from './gc-tracking.ts';
 import type { HybridLogicalClock } from './hlc.ts';
 import { encodeHlcLease } from './hlc-lease.ts';
 import { type KvTx, Overlay, successor } from './overlay.ts';
@@ -44,6 +45,8 @@ export interface CoordinatorOptions {
   /** Most requests batched into one entry. */
   maxBatch?: number;
   timers?: { set(fn: () => void, ms: number): unknown; clear(h: unknown): void };
+  /** Where reads that span event-loop turns pin their timestamp against GC. */
+  pins?: ReadPins;
 }
 
 export type TransactResult<T> = { ok: true; value: T } | { ok: false; watchFailed: true };
@@ -67,7 +70,8 @@ interface Waiter {
  * re-submitted with the same request id, which the FSM deduplicates.
  */
 export class Coordinator {
-  private readonly o: Required<Omit<CoordinatorOptions, 'wrap'>> & Pick<CoordinatorOptions, 'wrap'>;
+  private readonly o: Required<Omit<CoordinatorOptions, 'wrap' | 'pins'>> &
+    Pick<CoordinatorOptions, 'wrap' | 'pins'>;
   private applied: bigint;
   private appliedWaiters: { index: bigint; resolve: () => void }[] = [];
   private readonly waiting = new Map<bigint, Waiter>();
@@ -149,25 +153,30 @@ export class Coordinator {
    * Counts the live keys at one confirmed read timestamp, in slices with an
    * event-loop turn between them. A transaction body is synchronous, and a
    * count over a million keys in one body held the node past its election
-   * timeout. The versions visible at that timestamp stay in place while the
-   * walk runs: GC keeps everything newer than its retention point.
+   * timeout. The timestamp is pinned while the walk runs, so GC keeps every
+   * version visible at it.
    */
   async countKeys(sliceKeys = 4096): Promise<number> {
     const ts = await this.confirmedReadTimestamp();
-    const nowMs = BigInt(this.o.nowMs());
-    let count = 0;
-    let after: Uint8Array | undefined;
-    for (;;) {
-      const page = this.o.mvcc.scan({
-        ts,
-        nowMs,
-        limit: sliceKeys,
-        ...(after === undefined ? {} : { start: successor(after) }),
-      });
-      count += page.length;
-      if (page.length < sliceKeys) return count;
-      after = page[page.length - 1]!.key;
-      await new Promise<void>((resolve) => setImmediate(resolve));
+    const release = this.o.pins?.pin(ts);
+    try {
+      const nowMs = BigInt(this.o.nowMs());
+      let count = 0;
+      let after: Uint8Array | undefined;
+      for (;;) {
+        const page = this.o.mvcc.scan({
+          ts,
+          nowMs,
+          limit: sliceKeys,
+          ...(after === undefined ? {} : { start: successor(after) }),
+        });
+        count += page.length;
+        if (page.length < sliceKeys) return count;
+        after = page[page.length - 1]!.key;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      release?.();
     }
   }
 

@@ -83,6 +83,8 @@ export interface FsmOptions {
   /** How many indexes a requestId stays deduplicated (default 100 000). */
   dedupWindow?: bigint | undefined;
   faults?: ((point: FsmFaultPoint, index: bigint) => void) | undefined;
+  /** Told of every user key given a new version, with its commit ts (GC's dirty keys). */
+  written?: ((key: Uint8Array, commitTs: bigint) => void) | undefined;
 }
 
 export interface FsmSnapshot {
@@ -329,7 +331,12 @@ export class Fsm {
   #applyUser(index: bigint, term: bigint, proposalId: bigint, requests: Request[], group: ApplyGroup): void {
     const batch = this.#o.mvcc.batch();
     const staging = new Staging(group.staging);
-    const ctx = { engine: this.#o.engine, mvcc: this.#o.mvcc, dedupWindow: this.#dedupWindow };
+    const ctx = {
+      engine: this.#o.engine,
+      mvcc: this.#o.mvcc,
+      dedupWindow: this.#dedupWindow,
+      written: this.#o.written,
+    };
     const results = guard(index, () => applyRequests(ctx, staging, batch, index, requests));
     guard(index, () => group.absorb(batch));
     staging.mergeUp();

@@ -1,4 +1,5 @@
 import type { GcCursor, Mvcc } from '../storage/index.ts';
+import type { DirtyKeys, ReadPins } from './gc-tracking.ts';
 
 export interface GcOptions {
   mvcc: Mvcc;
@@ -10,6 +11,8 @@ export interface GcOptions {
   retentionMs: number;
   /** Versions examined per slice (default 4096). */
   sliceRows?: number;
+  /** Read timestamps still in use; GC keeps what they can see. */
+  pins?: ReadPins;
 }
 
 /** Expiry decisions lag the wall clock by this much, so a reader whose clock is a little behind never misses a live value. */
@@ -32,7 +35,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * ticks and sockets for seconds.
  */
 export async function collectGarbage(o: GcOptions): Promise<number> {
-  const retentionTs = o.lastCommitTs() - (BigInt(o.retentionMs) << 16n);
+  const retentionTs = retentionPoint(o);
   if (retentionTs <= 0n) return 0;
   const nowMs = BigInt(o.nowMs() - EXPIRY_MARGIN_MS);
   let removed = 0;
@@ -53,15 +56,105 @@ export async function collectGarbage(o: GcOptions): Promise<number> {
   return removed;
 }
 
-/** Runs collectGarbage every `intervalMs`, never two passes at once. */
-export function startGcLoop(
-  o: GcOptions & { intervalMs: number; onError: (e: unknown) => void },
-): () => void {
+/** Versions no read needs any more lie at or before this point. */
+function retentionPoint(o: GcOptions): bigint {
+  const byAge = o.lastCommitTs() - (BigInt(o.retentionMs) << 16n);
+  const pinned = o.pins?.oldest();
+  return pinned !== undefined && pinned < byAge ? pinned : byAge;
+}
+
+/** Dirty keys taken from the tracker at a time. */
+const TAKE_KEYS = 256;
+
+/**
+ * A pass over the keys written since GC last visited them, instead of the whole
+ * store: only such keys can have gained garbage. A key still being written is
+ * noted again at its newest version, so its history keeps being trimmed. Keys
+ * share batches of about `sliceRows` versions, with a turn of the event loop
+ * between batches, however long one key's history is.
+ */
+export async function collectDirty(o: GcOptions, dirty: DirtyKeys): Promise<number> {
+  const retentionTs = retentionPoint(o);
+  if (retentionTs <= 0n) return 0;
+  const nowMs = BigInt(o.nowMs() - EXPIRY_MARGIN_MS);
+  const sliceRows = o.sliceRows ?? SLICE_ROWS;
+  let removed = 0;
+  let batch = o.mvcc.batch();
+  let pending = 0;
+  let budget = sliceRows;
+  const endSlice = async () => {
+    if (pending > 0) await o.mvcc.commit(batch, { sync: false });
+    removed += pending;
+    batch = o.mvcc.batch();
+    pending = 0;
+    budget = sliceRows;
+    await nextTurn();
+  };
+  for (;;) {
+    const keys = dirty.takeUpTo(retentionTs, TAKE_KEYS);
+    if (keys.length === 0) break;
+    for (const { key } of keys) {
+      const range = { start: key, end: successorKey(key) };
+      let resume: GcCursor | undefined;
+      do {
+        const slice = o.mvcc.gcSlice(batch, {
+          retentionTs,
+          nowMs,
+          ...range,
+          maxRows: budget,
+          ...(resume === undefined ? {} : { resume }),
+        });
+        pending += slice.removed;
+        budget -= slice.visited;
+        resume = slice.next;
+        if (budget <= 0) await endSlice();
+      } while (resume !== undefined);
+      const newest = o.mvcc.newestCommitTs(key);
+      if (newest !== undefined && newest > retentionTs) dirty.note(key, newest);
+    }
+  }
+  if (pending > 0) await endSlice();
+  return removed;
+}
+
+/** The smallest key after `key`: [key, successorKey(key)) holds `key` alone. */
+function successorKey(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
+}
+
+export interface GcLoopOptions extends GcOptions {
+  /** How often a pass runs. */
+  intervalMs: number;
+  /** Keys written since their last visit; without it every pass walks the store. */
+  dirty?: DirtyKeys;
+  /**
+   * How often a pass walks the whole store anyway, for expired keys nobody
+   * rewrites and for keys the tracker dropped when it overflowed.
+   */
+  fullIntervalMs: number;
+  onError: (e: unknown) => void;
+}
+
+/**
+ * Runs a GC pass every `intervalMs`, never two at once: over the dirty keys, or
+ * over the whole store once `fullIntervalMs` passed since the last full pass.
+ */
+export function startGcLoop(o: GcLoopOptions): () => void {
   let running = false;
+  let lastFullMs = o.nowMs();
   const timer = setInterval(() => {
     if (running) return;
+    const dirty = o.dirty;
+    const full = dirty === undefined || o.nowMs() - lastFullMs >= o.fullIntervalMs;
+    if (full) {
+      lastFullMs = o.nowMs();
+      // Tracking restarts now; what it dropped before is older than this pass.
+      dirty?.takeOverflow();
+    }
     running = true;
-    collectGarbage(o)
+    (full || dirty === undefined ? collectGarbage(o) : collectDirty(o, dirty))
       .catch(o.onError)
       .finally(() => {
         running = false;

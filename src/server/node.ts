@@ -10,6 +10,7 @@ import { NonceFactory } from '../encryption/nonce.ts';
 import { Coordinator } from '../kv/coordinator.ts';
 import { Fsm } from '../kv/fsm.ts';
 import { startGcLoop } from '../kv/gc.ts';
+import { DirtyKeys, ReadPins } from '../kv/gc-tracking.ts';
 import { HybridLogicalClock } from '../kv/hlc.ts';
 import { LmdbRegistryStore } from '../kv/registry-store.ts';
 import { ConfChangeType, decodeConfChange, type Entry, EntryType } from '../raft/core/index.ts';
@@ -36,9 +37,16 @@ import { type PreparedEncryption, prepareEncryption } from './startup.ts';
 
 const CLUSTER_ID = 'sealkv';
 /** MVCC history kept behind the newest commit; older versions are collected. */
-const GC_RETENTION_MS = 60_000;
+// Reads at older timestamps than the newest commit either run synchronously or
+// pin their timestamp (ReadPins), so the retention window is only a margin.
+const GC_RETENTION_MS = 5_000;
+/** Targeted passes over the keys written since GC last visited them. */
 const SNAPSHOT_EVERY_ENTRIES = 50_000;
-const GC_INTERVAL_MS = 30_000;
+const GC_INTERVAL_MS = 1_000;
+/** Whole-store passes, for expired keys nobody rewrites and keys the tracker dropped. */
+const GC_FULL_INTERVAL_MS = 300_000;
+/** Keys GC tracks between visits (about 150 B each) before it falls back to full passes. */
+const GC_MAX_DIRTY_KEYS = 100_000;
 
 /**
  * One running node: store, FSM, Raft, coordinator, Redis and admin listeners,
@@ -126,9 +134,12 @@ export class SealkvNode {
       },
     });
     const hlc = new HybridLogicalClock({ nowMs: () => Date.now() });
+    const dirtyKeys = new DirtyKeys(GC_MAX_DIRTY_KEYS);
+    const readPins = new ReadPins();
     const fsm = new Fsm({
       mvcc,
       engine,
+      written: (key, ts) => dirtyKeys.note(key, ts),
       applier,
       ...(raftEnvelope === undefined ? {} : { raftEnvelope }),
       raftCutoverIndex: () => raftCutover,
@@ -153,6 +164,7 @@ export class SealkvNode {
     let raft!: RaftNode;
     const holder: { node?: SealkvNode; metrics?: NodeMetrics } = {};
     coordinator = new Coordinator({
+      pins: readPins,
       node: {
         readyToLead: () => holder.node?.leaderReady ?? false,
         propose: async (data) => {
@@ -236,6 +248,9 @@ export class SealkvNode {
       nowMs: () => Date.now(),
       retentionMs: GC_RETENTION_MS,
       intervalMs: GC_INTERVAL_MS,
+      fullIntervalMs: GC_FULL_INTERVAL_MS,
+      dirty: dirtyKeys,
+      pins: readPins,
       onError: (e) => log('error', 'MVCC garbage collection failed', { error: e }),
     });
     const metrics = new NodeMetrics({

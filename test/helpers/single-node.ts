@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ConsensusNode, Coordinator } from '../../src/kv/coordinator.ts';
 import { Fsm } from '../../src/kv/fsm.ts';
+import { ReadPins } from '../../src/kv/gc-tracking.ts';
 import { HybridLogicalClock } from '../../src/kv/hlc.ts';
 import { KvBackend } from '../../src/redis/kv-backend.ts';
 import { type Engine, Mvcc, openLmdbEngine, type ValueSealer } from '../../src/storage/index.ts';
@@ -21,6 +22,7 @@ export class SingleNode implements ConsensusNode {
   readonly backend: KvBackend;
   readonly mvcc: Mvcc;
   readonly fsm: Fsm;
+  readonly pins = new ReadPins();
   /** When set, proposals are dropped (simulates a lost leader) and fail. */
   failProposals = false;
 
@@ -40,6 +42,7 @@ export class SingleNode implements ConsensusNode {
       appliedIndex: this.lastIndex,
       nowMs: () => Date.now(),
       newId: () => randomBytes(8).readBigUInt64BE(),
+      pins: this.pins,
     });
     this.backend = new KvBackend({
       coordinator: this.coordinator,

@@ -72,13 +72,23 @@ describe('coordinator over FSM and MVCC', () => {
       await new Promise((r) => setTimeout(r, 5));
       assert.deepEqual(await node.backend.run([cmd('DBSIZE')]), [{ t: 'int', n: 999 }]);
       let turns = 0;
-      const ticker = setInterval(() => turns++, 0);
+      const pinned = new Set<bigint | undefined>();
+      const ticker = setInterval(() => {
+        turns++;
+        pinned.add(node.pins.oldest());
+      }, 0);
       try {
         assert.equal(await node.coordinator.countKeys(50), 999);
       } finally {
         clearInterval(ticker);
       }
       assert.ok(turns >= 3, `the event loop ran ${turns} timer turns during a count in 20 slices`);
+      // GC keeps the versions the count reads: its timestamp is pinned while it runs.
+      assert.ok(
+        [...pinned].some((ts) => ts !== undefined && ts > 0n),
+        'pinned during the count',
+      );
+      assert.equal(node.pins.oldest(), undefined, 'released after it');
       // Inside a pipeline or with arguments DBSIZE takes the ordinary path.
       const [size, err] = await node.backend.run([cmd('DBSIZE'), cmd('DBSIZE', 'extra')]);
       assert.deepEqual(size, { t: 'int', n: 999 });

@@ -44,6 +44,29 @@ function noHalt(rep: ApplyReport): ApplyReport {
 }
 
 describe('Fsm: user requests', () => {
+  test('every key given a version is reported with its commit ts, conflicts and replays not', async () => {
+    const engine = tmpLmdb();
+    const seen: string[] = [];
+    const fsm = fsmOver(engine, {
+      written: (key, ts) => seen.push(`${new TextDecoder().decode(key)}@${ts}`),
+    });
+    const log = [
+      userEntry(1, [req(11n, 100n, [put('a', '1'), put('b', '2')])]),
+      userEntry(2, [req(12n, 200n, [del('a')]), req(13n, 210n, [put('c', '3')], ['b'], 150n)]),
+      userEntry(3, [req(14n, 300n, [flush()])]),
+    ];
+    noHalt(await fsm.apply(log));
+    // Request 13 read b at 150, and b last changed at 100: no conflict, it applies.
+    assert.deepEqual(seen.slice(0, 4), ['a@100', 'b@100', 'a@200', 'c@210']);
+    assert.deepEqual(seen.slice(4).sort(), ['b@300', 'c@300'], 'a flush tombstones the live keys');
+    const before = seen.length;
+    noHalt(await fsm.apply(log));
+    assert.equal(seen.length, before, 'a replayed entry writes nothing');
+    noHalt(await fsm.apply([userEntry(4, [req(15n, 400n, [put('d', '4')], ['b'], 250n)])]));
+    assert.equal(seen.length, before, 'a request that conflicts writes nothing');
+    await engine.close();
+  });
+
   test('writes are readable at their commit ts, with the applied index in the same store', async () => {
     const engine = tmpLmdb();
     const fsm = fsmOver(engine);

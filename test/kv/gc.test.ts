@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { collectGarbage } from '../../src/kv/gc.ts';
+import { collectDirty, collectGarbage } from '../../src/kv/gc.ts';
+import { DirtyKeys, ReadPins } from '../../src/kv/gc-tracking.ts';
 import { Mvcc } from '../../src/storage/index.ts';
 import { countingRanges } from '../storage/counting-engine.ts';
 import { cleanupDirs, tmpLmdb } from './fsm-helpers.ts';
@@ -119,5 +120,106 @@ test('a hot key: GC seeks past its retained versions and slices through its garb
     assert.deepEqual(sliced.left, whole.left, `slices of ${slice}`);
     assert.equal(sliced.removed, whole.removed, `slices of ${slice}`);
   }
+  cleanupDirs();
+});
+
+test('a dirty-key pass collects the written keys only, and keeps a still-written key tracked', async () => {
+  const inner = tmpLmdb();
+  const { engine, rows, reset } = countingRanges(inner);
+  const mvcc = new Mvcc(engine);
+  const batch = mvcc.batch();
+  for (let i = 0; i < 500; i++) batch.put(b(`cold${i}`), b('v'), ts(1));
+  batch.put(b('cold0'), b('v2'), ts(2)); // garbage nobody marked dirty
+  batch.put(b('k'), b('k1'), ts(1000));
+  batch.put(b('k'), b('k2'), ts(2000));
+  batch.put(b('hot'), b('h1'), ts(1000));
+  batch.put(b('hot'), b('h2'), ts(2000));
+  batch.put(b('hot'), b('h3'), ts(200_000));
+  await mvcc.commit(batch, { sync: true });
+  const dirty = new DirtyKeys(100);
+  dirty.note(b('k'), ts(1000));
+  dirty.note(b('hot'), ts(1000));
+  reset();
+  const removed = await collectDirty(
+    { mvcc, lastCommitTs: () => ts(200_000), nowMs: () => 200_000, retentionMs: 60_000 },
+    dirty,
+  );
+  assert.equal(removed, 2, 'k1 and h1');
+  assert.ok(rows() < 20, `read ${rows()} rows, not the cold keys`);
+  const left = (key: string) =>
+    [...inner.range('mvcc', {})].filter((r) => Buffer.from(r.key).toString('latin1').startsWith(`${key}\0`))
+      .length;
+  assert.equal(left('k'), 1);
+  assert.equal(left('hot'), 2);
+  assert.equal(left('cold0'), 2, 'untouched by a dirty-key pass');
+  const now = { ts: ts(200_000), nowMs: 200_000n };
+  assert.equal(text(mvcc.get(b('hot'), now)?.value), 'h3');
+  assert.equal(text(mvcc.get(b('hot'), { ts: ts(150_000), nowMs: 200_000n })?.value), 'h2');
+  // "hot" has a version newer than the retention point: it stays tracked at that version.
+  assert.deepEqual(
+    dirty.takeUpTo(ts(300_000), 10).map((d) => [text(d.key), d.ts]),
+    [['hot', ts(200_000)]],
+  );
+  await inner.close();
+  cleanupDirs();
+});
+
+test('a dirty-key pass over a long history commits in slices and matches a full pass', async () => {
+  const build = async () => {
+    const engine = tmpLmdb();
+    const mvcc = new Mvcc(engine);
+    const batch = mvcc.batch();
+    for (let i = 1; i <= 300; i++) batch.put(b('hot'), b(`v${i}`), ts(i));
+    for (let i = 0; i < 20; i++) {
+      batch.put(b(`k${i}`), b('a'), ts(1));
+      batch.put(b(`k${i}`), b('b'), ts(2));
+    }
+    await mvcc.commit(batch, { sync: true });
+    return { engine, mvcc };
+  };
+  const opts = (mvcc: Mvcc) => ({
+    mvcc,
+    lastCommitTs: () => ts(100_000),
+    nowMs: () => 100_000,
+    retentionMs: 60_000,
+  });
+  const full = await build();
+  const wholeRemoved = await collectGarbage(opts(full.mvcc));
+  const wholeLeft = [...full.engine.range('mvcc', {})].length;
+  await full.engine.close();
+  const targeted = await build();
+  const dirty = new DirtyKeys(100);
+  dirty.note(b('hot'), ts(1));
+  for (let i = 0; i < 20; i++) dirty.note(b(`k${i}`), ts(1));
+  let commits = 0;
+  const commit = targeted.mvcc.commit.bind(targeted.mvcc);
+  targeted.mvcc.commit = (batch, o) => {
+    commits++;
+    return commit(batch, o);
+  };
+  const removed = await collectDirty({ ...opts(targeted.mvcc), sliceRows: 50 }, dirty);
+  assert.equal(removed, wholeRemoved);
+  assert.equal([...targeted.engine.range('mvcc', {})].length, wholeLeft);
+  assert.ok(commits >= 6, `${commits} commits of at most 50 versions read`);
+  await targeted.engine.close();
+  cleanupDirs();
+});
+
+test('GC keeps what a pinned read timestamp sees, however short the retention', async () => {
+  const engine = tmpLmdb();
+  const mvcc = new Mvcc(engine);
+  const batch = mvcc.batch();
+  batch.put(b('k'), b('old'), ts(1000));
+  batch.put(b('k'), b('new'), ts(90_000));
+  batch.put(b('k'), b('newest'), ts(95_000));
+  await mvcc.commit(batch, { sync: true });
+  const pins = new ReadPins();
+  const release = pins.pin(ts(2000));
+  const o = { mvcc, lastCommitTs: () => ts(100_000), nowMs: () => 100_000, retentionMs: 1000, pins };
+  assert.equal(await collectGarbage(o), 0);
+  assert.equal(text(mvcc.get(b('k'), { ts: ts(2000), nowMs: 100_000n })?.value), 'old');
+  release();
+  assert.equal(await collectGarbage(o), 2);
+  await engine.close();
   cleanupDirs();
 });

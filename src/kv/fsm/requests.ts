@@ -17,6 +17,8 @@ export interface RequestContext {
   readonly mvcc: Mvcc;
   /** A dedup record counts while `appliedAt + window >= index`; older ones are ignored, then pruned. */
   readonly dedupWindow: bigint;
+  /** Told of every key given a new version (GC visits those keys). */
+  readonly written?: ((key: Uint8Array, commitTs: bigint) => void) | undefined;
 }
 
 /** requestId 0 opts out of dedup (requests that are never retried ambiguously). */
@@ -73,13 +75,16 @@ function applyOp(ctx: RequestContext, staging: Staging, batch: MvccBatch, ts: bi
   if (op.kind === 'put') {
     batch.put(op.key, op.value, ts, { expireAt: op.expireAtMs });
     staging.noteWrite(op.key, ts);
+    ctx.written?.(op.key, ts);
   } else if (op.kind === 'delete') {
     batch.delete(op.key, ts);
     staging.noteWrite(op.key, ts);
+    ctx.written?.(op.key, ts);
   } else {
     for (const key of flushTargets(ctx, staging, ts)) {
       batch.delete(key, ts);
       staging.noteWrite(key, ts);
+      ctx.written?.(key, ts);
     }
   }
 }

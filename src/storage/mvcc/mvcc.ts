@@ -142,6 +142,8 @@ export interface GcCursor {
 
 export interface GcSlice {
   removed: number;
+  /** Versions the slice read (at most maxRows). */
+  visited: number;
   /** Pass as `resume` of the next slice; undefined when the range is done. */
   next: GcCursor | undefined;
 }
@@ -370,7 +372,7 @@ export class Mvcc {
           pastBoundary = false;
           newer = 0;
         }
-        if (rows >= maxRows) return { removed, next: { at: row.key.slice(), pastBoundary } };
+        if (rows >= maxRows) return { removed, visited: rows, next: { at: row.key.slice(), pastBoundary } };
         rows++;
         if (versionTs(row.key, plen) > opts.retentionTs) {
           if (++newer < GC_SEEK_AFTER) continue;
@@ -383,7 +385,7 @@ export class Mvcc {
         }
         pastBoundary = true;
       }
-      if (seekTo === undefined) return { removed, next: undefined };
+      if (seekTo === undefined) return { removed, visited: rows, next: undefined };
       from = seekTo;
     }
   }

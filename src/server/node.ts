@@ -14,7 +14,7 @@ import { DirtyKeys, ReadPins } from '../kv/gc-tracking.ts';
 import { HybridLogicalClock } from '../kv/hlc.ts';
 import { LmdbRegistryStore } from '../kv/registry-store.ts';
 import { ConfChangeType, decodeConfChange, type Entry, EntryType } from '../raft/core/index.ts';
-import { NodeDisk } from '../raft/disk/index.ts';
+import { NodeDisk, TimedDisk } from '../raft/disk/index.ts';
 import { RaftNode, type StopReason } from '../raft/node.ts';
 import { Transport } from '../raft/transport/index.ts';
 import { KvBackend } from '../redis/kv-backend.ts';
@@ -194,7 +194,9 @@ export class SealkvNode {
       id: config.id,
       voters,
       dir: join(config.dataDir, 'raft'),
-      disk: new NodeDisk({ inlineDurableWrites: true }),
+      disk: new TimedDisk(new NodeDisk({ inlineDurableWrites: true }), (seconds) =>
+        holder.metrics?.observeFsync(seconds),
+      ),
       // A local snapshot streams the whole store, MVCC history included, and each
       // entry is a batch of requests: at 10,000 entries a write-heavy node spent a
       // quarter of its time snapshotting. The log is still bounded by bytes.

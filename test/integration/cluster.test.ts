@@ -96,6 +96,12 @@ describe('a 3-node cluster with real clients', () => {
       const info = await f.info('sealkv');
       assert.match(info, /role:slave/);
       assert.match(info, new RegExp(`leader:${leader.id}`));
+      // Every node made its log durable for these writes, and its fsync histogram saw it.
+      for (const n of nodes) {
+        const text = await (await fetch(`http://${n.metrics}/metrics`)).text();
+        const count = Number(/^sealkv_fsync_duration_seconds_count (\S+)$/m.exec(text)?.[1]);
+        assert.ok(count > 0, `${n.id} reports ${count} fsyncs`);
+      }
     } finally {
       l.disconnect();
       f.disconnect();

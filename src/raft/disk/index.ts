@@ -1,6 +1,6 @@
 export { DelegatingDisk, wrapFile } from './delegating.ts';
 export { type Disk, type DiskFile, dirOf, diskError, errnoOf, joinPath, type RandFn } from './disk.ts';
-export { NodeDisk } from './node-disk.ts';
+export { NodeDisk, type NodeDiskOptions } from './node-disk.ts';
 export {
   type CrashOptions,
   SECTOR,
@@ -9,3 +9,4 @@ export {
   type SimFaultFn,
   type SimGateFn,
 } from './sim-disk.ts';
+export { TimedDisk } from './timed.ts';

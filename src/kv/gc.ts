@@ -135,6 +135,8 @@ export interface GcLoopOptions extends GcOptions {
    */
   fullIntervalMs: number;
   onError: (e: unknown) => void;
+  /** Told of each finished pass and what it removed. */
+  onPass?: (kind: 'dirty' | 'full', removed: number) => void;
 }
 
 /**
@@ -154,7 +156,9 @@ export function startGcLoop(o: GcLoopOptions): () => void {
       dirty?.takeOverflow();
     }
     running = true;
-    (full || dirty === undefined ? collectGarbage(o) : collectDirty(o, dirty))
+    const kind = full || dirty === undefined ? 'full' : 'dirty';
+    (kind === 'full' || dirty === undefined ? collectGarbage(o) : collectDirty(o, dirty))
+      .then((removed) => o.onPass?.(kind, removed))
       .catch(o.onError)
       .finally(() => {
         running = false;

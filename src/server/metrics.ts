@@ -26,6 +26,21 @@ export interface RaftSnapshot {
 
 export type KeyPurpose = 'storage' | 'raft';
 
+/** Storage figures read at scrape time. */
+export interface StorageSnapshot {
+  /** The point-read cache; undefined when the engine has none. */
+  readonly cache?: {
+    readonly hits: number;
+    readonly misses: number;
+    readonly entries: number;
+    readonly bytes: number;
+  };
+  /** Keys written since MVCC GC last visited them. */
+  readonly gcDirtyKeys: number;
+}
+
+export type GcPassKind = 'dirty' | 'full';
+
 export interface EncryptionSnapshot {
   /** Active DEK ids from the sidecar; 0 means none for that purpose. */
   readonly activeKeyIds: { readonly storage: number; readonly raft: number };
@@ -77,6 +92,8 @@ export interface NodeMetricsOptions {
   readonly knownCommands?: Iterable<string>;
   /** Also export prom-client's process metrics (CPU, heap, event loop) into this registry. */
   readonly processMetrics?: boolean;
+  /** Read on every scrape when given. */
+  readonly storage?: () => StorageSnapshot;
 }
 
 export class NodeMetrics {
@@ -99,12 +116,27 @@ export class NodeMetrics {
   private readonly decrypts: Counter<'purpose'>;
   private readonly cryptoFailures: Counter<'reason'>;
   private readonly dekWrites: Counter<'dek_id'>;
+  private readonly gcPasses: Counter<'kind'>;
+  private readonly gcRemoved: Counter<'kind'>;
 
   constructor(private readonly opts: NodeMetricsOptions) {
     this.known = new Set([...(opts.knownCommands ?? defaultKnownCommands())].map((c) => c.toLowerCase()));
     const registers = [this.registry];
     this.registerRaftGauges();
     this.registerEncryptionGauges();
+    this.registerStorageGauges();
+    this.gcPasses = new Counter({
+      name: 'sealkv_gc_passes_total',
+      help: 'MVCC GC passes by kind: over the keys written since their last visit, or the whole store.',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.gcRemoved = new Counter({
+      name: 'sealkv_gc_versions_removed_total',
+      help: 'MVCC versions removed by GC, by pass kind.',
+      labelNames: ['kind'],
+      registers,
+    });
     this.proposals = new Counter({
       name: 'sealkv_raft_proposals_total',
       help: 'Raft proposals by outcome (ok or failed).',
@@ -188,6 +220,11 @@ export class NodeMetrics {
   commandLabel(name: string): string {
     const lower = name.toLowerCase();
     return this.known.has(lower) ? lower : 'other';
+  }
+
+  observeGcPass(kind: GcPassKind, removed: number): void {
+    this.gcPasses.inc({ kind });
+    this.gcRemoved.inc({ kind }, removed);
   }
 
   observeFsync(seconds: number): void {
@@ -291,6 +328,44 @@ export class NodeMetrics {
         },
       });
     }
+  }
+
+  private registerStorageGauges(): void {
+    const read = this.opts.storage;
+    if (read === undefined) return;
+    const registers = [this.registry];
+    // The cache counts from process start; the counters follow it by difference.
+    const seen = { hit: 0, miss: 0 };
+    new Counter({
+      name: 'sealkv_point_read_cache_lookups_total',
+      help: 'Point reads answered from the newest-version cache (hit) or from the store (miss).',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        const c = read().cache;
+        if (c === undefined) return;
+        this.inc({ result: 'hit' }, c.hits - seen.hit);
+        this.inc({ result: 'miss' }, c.misses - seen.miss);
+        seen.hit = c.hits;
+        seen.miss = c.misses;
+      },
+    });
+    new Gauge({
+      name: 'sealkv_point_read_cache_bytes',
+      help: 'Bytes the newest-version cache accounts for (entries and their overhead).',
+      registers,
+      collect() {
+        this.set(read().cache?.bytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'sealkv_gc_dirty_keys',
+      help: 'Keys written since MVCC GC last visited them.',
+      registers,
+      collect() {
+        this.set(read().gcDirtyKeys);
+      },
+    });
   }
 
   private registerEncryptionGauges(): void {

@@ -253,6 +253,7 @@ export class SealkvNode {
       fullIntervalMs: GC_FULL_INTERVAL_MS,
       dirty: dirtyKeys,
       pins: readPins,
+      onPass: (kind, removed) => holder.metrics?.observeGcPass(kind, removed),
       onError: (e) => log('error', 'MVCC garbage collection failed', { error: e }),
     });
     const metrics = new NodeMetrics({
@@ -266,6 +267,10 @@ export class SealkvNode {
               sidecarRaftAppliedIndex: enc.sidecar?.raftAppliedIndex ?? 0n,
             },
       processMetrics: true,
+      storage: () => {
+        const cache = mvcc.cacheStats();
+        return { gcDirtyKeys: dirtyKeys.size, ...(cache === undefined ? {} : { cache }) };
+      },
     });
     holder.metrics = metrics;
     const metricsServer =

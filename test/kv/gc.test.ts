@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { collectDirty, collectGarbage } from '../../src/kv/gc.ts';
+import { collectDirty, collectGarbage, startGcLoop } from '../../src/kv/gc.ts';
 import { DirtyKeys, ReadPins } from '../../src/kv/gc-tracking.ts';
 import { Mvcc } from '../../src/storage/index.ts';
 import { countingRanges } from '../storage/counting-engine.ts';
@@ -220,6 +220,44 @@ test('GC keeps what a pinned read timestamp sees, however short the retention', 
   assert.equal(text(mvcc.get(b('k'), { ts: ts(2000), nowMs: 100_000n })?.value), 'old');
   release();
   assert.equal(await collectGarbage(o), 2);
+  await engine.close();
+  cleanupDirs();
+});
+
+test('the GC loop runs dirty-key passes, a full pass once its interval passed, and reports each', async () => {
+  const engine = tmpLmdb();
+  const mvcc = new Mvcc(engine);
+  const batch = mvcc.batch();
+  batch.put(b('k'), b('v1'), ts(1000));
+  batch.put(b('k'), b('v2'), ts(2000));
+  await mvcc.commit(batch, { sync: true });
+  const dirty = new DirtyKeys(10);
+  dirty.note(b('k'), ts(1000));
+  let now = 100_000;
+  const passes: [string, number][] = [];
+  const stop = startGcLoop({
+    mvcc,
+    lastCommitTs: () => ts(100_000),
+    nowMs: () => now,
+    retentionMs: 1000,
+    intervalMs: 5,
+    fullIntervalMs: 60_000,
+    dirty,
+    onPass: (kind, removed) => passes.push([kind, removed]),
+    onError: (e) => assert.fail(String(e)),
+  });
+  try {
+    while (passes.length < 2) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(passes.slice(0, 2), [
+      ['dirty', 1],
+      ['dirty', 0],
+    ]);
+    now += 60_000;
+    while (!passes.some(([kind]) => kind === 'full')) await new Promise((r) => setTimeout(r, 5));
+  } finally {
+    stop();
+  }
+  await new Promise((r) => setTimeout(r, 20));
   await engine.close();
   cleanupDirs();
 });

@@ -164,6 +164,35 @@ describe('NodeMetrics exposition', () => {
     assert.equal(m.commandLabel('set'), 'other');
     assert.equal(new NodeMetrics({ raft: () => undefined }).commandLabel('ZADD'), 'zadd');
   });
+
+  test('storage and GC figures: cache lookups as counters across scrapes, dirty keys, GC passes', async () => {
+    let cache = { hits: 10, misses: 4, entries: 3, bytes: 1200 };
+    let dirty = 7;
+    const metrics = new NodeMetrics({
+      raft: () => undefined,
+      storage: () => ({ cache, gcDirtyKeys: dirty }),
+    });
+    let text = await metrics.registry.metrics();
+    assert.equal(sample(text, 'sealkv_point_read_cache_lookups_total{result="hit"}'), 10);
+    assert.equal(sample(text, 'sealkv_point_read_cache_lookups_total{result="miss"}'), 4);
+    assert.equal(sample(text, 'sealkv_point_read_cache_bytes'), 1200);
+    assert.equal(sample(text, 'sealkv_gc_dirty_keys'), 7);
+    cache = { hits: 25, misses: 5, entries: 4, bytes: 1600 };
+    dirty = 0;
+    metrics.observeGcPass('dirty', 30);
+    metrics.observeGcPass('dirty', 0);
+    metrics.observeGcPass('full', 2);
+    text = await metrics.registry.metrics();
+    assert.equal(sample(text, 'sealkv_point_read_cache_lookups_total{result="hit"}'), 25);
+    assert.equal(sample(text, 'sealkv_point_read_cache_lookups_total{result="miss"}'), 5);
+    assert.equal(sample(text, 'sealkv_gc_dirty_keys'), 0);
+    assert.equal(sample(text, 'sealkv_gc_passes_total{kind="dirty"}'), 2);
+    assert.equal(sample(text, 'sealkv_gc_versions_removed_total{kind="dirty"}'), 30);
+    assert.equal(sample(text, 'sealkv_gc_versions_removed_total{kind="full"}'), 2);
+    // Without a storage callback the storage series are absent.
+    const bare = await new NodeMetrics({ raft: () => undefined }).registry.metrics();
+    assert.equal(sample(bare, 'sealkv_gc_dirty_keys'), undefined);
+  });
 });
 
 /** The command metrics as prom-client renders them when every command is observed eagerly. */

@@ -233,7 +233,7 @@ export class Mvcc {
     }
   }
 
-  /** The newest-version cache's counters (undefined when it is off). */
+  /** The newest-version cache's counters (undefined when it is off), for the node's metrics. */
   cacheStats(): { hits: number; misses: number; entries: number; bytes: number } | undefined {
     const c = this.#cache;
     return c === undefined ? undefined : { hits: c.hits, misses: c.misses, entries: c.size, bytes: c.bytes };

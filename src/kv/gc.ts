@@ -13,6 +13,8 @@ export interface GcOptions {
   sliceRows?: number;
   /** Read timestamps still in use; GC keeps what they can see. */
   pins?: ReadPins;
+  /** Checked between slices: true ends the pass early (the node is stopping). */
+  stopped?: () => boolean;
 }
 
 /** Expiry decisions lag the wall clock by this much, so a reader whose clock is a little behind never misses a live value. */
@@ -52,7 +54,7 @@ export async function collectGarbage(o: GcOptions): Promise<number> {
     removed += slice.removed;
     resume = slice.next;
     if (resume !== undefined) await nextTurn();
-  } while (resume !== undefined);
+  } while (resume !== undefined && o.stopped?.() !== true);
   return removed;
 }
 
@@ -90,7 +92,7 @@ export async function collectDirty(o: GcOptions, dirty: DirtyKeys): Promise<numb
     budget = sliceRows;
     await nextTurn();
   };
-  for (;;) {
+  while (o.stopped?.() !== true) {
     const keys = dirty.takeUpTo(retentionTs, TAKE_KEYS);
     if (keys.length === 0) break;
     for (const { key } of keys) {
@@ -142,12 +144,15 @@ export interface GcLoopOptions extends GcOptions {
 /**
  * Runs a GC pass every `intervalMs`, never two at once: over the dirty keys, or
  * over the whole store once `fullIntervalMs` passed since the last full pass.
+ * Returns the stop function.
  */
-export function startGcLoop(o: GcLoopOptions): () => void {
-  let running = false;
+export function startGcLoop(o: GcLoopOptions): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let stopped = false;
   let lastFullMs = o.nowMs();
+  const pass: GcOptions = { ...o, stopped: () => stopped };
   const timer = setInterval(() => {
-    if (running) return;
+    if (running !== undefined) return;
     const dirty = o.dirty;
     const full = dirty === undefined || o.nowMs() - lastFullMs >= o.fullIntervalMs;
     if (full) {
@@ -155,15 +160,20 @@ export function startGcLoop(o: GcLoopOptions): () => void {
       // Tracking restarts now; what it dropped before is older than this pass.
       dirty?.takeOverflow();
     }
-    running = true;
     const kind = full || dirty === undefined ? 'full' : 'dirty';
-    (kind === 'full' || dirty === undefined ? collectGarbage(o) : collectDirty(o, dirty))
+    running = (kind === 'full' || dirty === undefined ? collectGarbage(pass) : collectDirty(pass, dirty))
       .then((removed) => o.onPass?.(kind, removed))
       .catch(o.onError)
       .finally(() => {
-        running = false;
+        running = undefined;
       });
   }, o.intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  // Stopping ends a pass at its next slice and resolves once it has, so the
+  // store can close under no GC batch.
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await running;
+  };
 }

@@ -306,7 +306,7 @@ export class SealkvNode {
       admin,
       enc,
       async () => {
-        stopGc();
+        await stopGc();
         fanout.close();
         await metricsServer?.close();
       },

@@ -255,9 +255,48 @@ test('the GC loop runs dirty-key passes, a full pass once its interval passed, a
     now += 60_000;
     while (!passes.some(([kind]) => kind === 'full')) await new Promise((r) => setTimeout(r, 5));
   } finally {
-    stop();
+    await stop();
   }
+  const after = passes.length;
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(passes.length, after, 'no pass runs once stopped');
+  await engine.close();
+  cleanupDirs();
+});
+
+test('stopping the GC loop ends a long pass at its next slice and waits for it', async () => {
+  const engine = tmpLmdb();
+  const mvcc = new Mvcc(engine);
+  const batch = mvcc.batch();
+  for (let i = 0; i < 2000; i++) batch.put(b(`k${String(i).padStart(5, '0')}`), b('v'), ts(1));
+  await mvcc.commit(batch, { sync: true });
+  let slices = 0;
+  const gcSlice = mvcc.gcSlice.bind(mvcc);
+  mvcc.gcSlice = (bt, o) => {
+    slices++;
+    return gcSlice(bt, o);
+  };
+  let finished = false;
+  const stop = startGcLoop({
+    mvcc,
+    lastCommitTs: () => ts(100_000),
+    nowMs: () => 100_000,
+    retentionMs: 1000,
+    sliceRows: 10,
+    intervalMs: 1,
+    fullIntervalMs: 0,
+    onPass: () => {
+      finished = true;
+    },
+    onError: (e) => assert.fail(String(e)),
+  });
+  while (slices < 3) await new Promise((r) => setImmediate(r));
+  await stop();
+  assert.ok(finished, 'the pass in flight ended before stop resolved');
+  assert.ok(slices < 200, `${slices} slices of the 200 a whole pass takes`);
+  const seen = slices;
   await new Promise((r) => setTimeout(r, 20));
+  assert.equal(slices, seen, 'nothing runs after stop');
   await engine.close();
   cleanupDirs();
 });

@@ -54,6 +54,7 @@ const message: fc.Arbitrary<Message> = fc
     hintTerm: num,
     round: num,
     transfer: fc.boolean(),
+    noAck: fc.boolean(),
     context: fc.option(bytes, { nil: undefined }),
     snapshot: fc.option(snapshot, { nil: undefined }),
   })
@@ -131,7 +132,7 @@ describe('raft message codec', () => {
       b[1] = 12;
     });
     bad((b) => {
-      b[2] = 16;
+      b[2] = 32;
     });
     // Non-minimal varint: term 3 written as 0x83 0x00.
     const nonMinimal = new Uint8Array([...good.subarray(0, 3), 0x83, 0x00, ...good.subarray(4)]);

@@ -1,5 +1,6 @@
 import type { GcCursor, Mvcc } from '../storage/index.ts';
 import type { DirtyKeys, ReadPins } from './gc-tracking.ts';
+import { successor } from './overlay.ts';
 
 export interface GcOptions {
   mvcc: Mvcc;
@@ -96,7 +97,7 @@ export async function collectDirty(o: GcOptions, dirty: DirtyKeys): Promise<numb
     const keys = dirty.takeUpTo(retentionTs, TAKE_KEYS);
     if (keys.length === 0) break;
     for (const { key } of keys) {
-      const range = { start: key, end: successorKey(key) };
+      const range = { start: key, end: successor(key) };
       let resume: GcCursor | undefined;
       do {
         const slice = o.mvcc.gcSlice(batch, {
@@ -117,13 +118,6 @@ export async function collectDirty(o: GcOptions, dirty: DirtyKeys): Promise<numb
   }
   if (pending > 0) await endSlice();
   return removed;
-}
-
-/** The smallest key after `key`: [key, successorKey(key)) holds `key` alone. */
-function successorKey(key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(key.length + 1);
-  out.set(key);
-  return out;
 }
 
 export interface GcLoopOptions extends GcOptions {
@@ -160,8 +154,8 @@ export function startGcLoop(o: GcLoopOptions): () => Promise<void> {
       // Tracking restarts now; what it dropped before is older than this pass.
       dirty?.takeOverflow();
     }
-    const kind = full || dirty === undefined ? 'full' : 'dirty';
-    running = (kind === 'full' || dirty === undefined ? collectGarbage(pass) : collectDirty(pass, dirty))
+    const kind = full ? 'full' : 'dirty';
+    running = (dirty === undefined || full ? collectGarbage(pass) : collectDirty(pass, dirty))
       .then((removed) => o.onPass?.(kind, removed))
       .catch(o.onError)
       .finally(() => {

@@ -13,8 +13,11 @@ import { encodeRequests, type Request, type WriteOp } from './request.ts';
 export interface ConsensusNode {
   /** This node leads and has applied its term-start entry, so it may propose (term-start rule). */
   readyToLead(): boolean;
-  /** Appends entry data to the local log; rejects (ErrNotLeader, ErrProposalDropped, …) when it cannot. */
-  propose(data: Uint8Array): Promise<void>;
+  /**
+   * Appends entry data to the local log and resolves with its index; rejects
+   * (ErrNotLeader, ErrProposalDropped, …) when it was not appended.
+   */
+  propose(data: Uint8Array): Promise<bigint>;
   /** An index a read must wait for: confirmed by a quorum round or a valid lease. */
   readIndex(): Promise<bigint>;
   /**
@@ -61,6 +64,14 @@ interface Waiter {
   reject(e: unknown): void;
 }
 
+/** One attempt of a request in the proposal queue. */
+interface Queued {
+  req: Request;
+  waiter: Waiter;
+  /** Set when the attempt is proposed: the index it was appended at, or undefined if it was not. */
+  appendedAt?: Promise<bigint | undefined>;
+}
+
 /**
  * The leader-side write and read path of one node (architecture.md §2). A
  * transaction body runs against a snapshot at the newest applied commit
@@ -75,7 +86,7 @@ export class Coordinator {
   private applied: bigint;
   private appliedWaiters: { index: bigint; resolve: () => void }[] = [];
   private readonly waiting = new Map<bigint, Waiter>();
-  private queue: { req: Request; waiter: Waiter }[] = [];
+  private queue: Queued[] = [];
   private flushScheduled = false;
   private leaseWaiters: (() => void)[] = [];
   private readonly inflight = new InflightWrites();
@@ -296,17 +307,29 @@ export class Coordinator {
     return this.o.wrap === undefined ? body : this.o.wrap(body);
   }
 
-  /** Submits one request (batched with concurrent ones); re-submits the same request id on an unknown outcome. */
+  /**
+   * Submits one request (batched with concurrent ones). On an unknown outcome
+   * it re-submits the same request id naming the indexes its earlier attempts
+   * were appended at, where the FSM looks for them (Request.priorAt).
+   */
   private async submit(req: Request): Promise<RequestResult> {
+    const priorAt: bigint[] = [];
     for (let tries = 0; ; tries++) {
+      const item: Queued = {
+        req: priorAt.length === 0 ? req : { ...req, priorAt: [...priorAt] },
+        waiter: { resolve: () => {}, reject: () => {} },
+      };
       try {
         return await new Promise<RequestResult>((resolve, reject) => {
-          this.queue.push({ req, waiter: { resolve, reject } });
+          item.waiter = { resolve, reject };
+          this.queue.push(item);
           this.scheduleFlush();
         });
       } catch (e) {
         const unknown = e instanceof SealError && (e.code === Err.NotLeader || e.code === Err.ProposalFailed);
         if (!unknown || tries >= 3 || !this.o.node.readyToLead()) throw e;
+        const at = await item.appendedAt;
+        if (at !== undefined) priorAt.push(at);
       }
     }
   }
@@ -320,10 +343,16 @@ export class Coordinator {
     });
   }
 
-  private flushBatch(batch: { req: Request; waiter: Waiter }[]): void {
+  private flushBatch(batch: Queued[]): void {
     const data = encodeProposal(this.o.newId(), this.wrapped(encodeRequests(batch.map((b) => b.req))));
-    for (const b of batch) this.track(b.req.requestId, b.waiter);
-    this.o.node.propose(data).catch((e: unknown) => {
+    let appended!: (at: bigint | undefined) => void;
+    const appendedAt = new Promise<bigint | undefined>((resolve) => (appended = resolve));
+    for (const b of batch) {
+      b.appendedAt = appendedAt;
+      this.track(b.req.requestId, b.waiter);
+    }
+    this.o.node.propose(data).then(appended, (e: unknown) => {
+      appended(undefined);
       for (const b of batch) this.fail(b.req.requestId, e);
     });
   }

@@ -13,6 +13,8 @@ export const OP_SINGLE = 0x00;
 export const OP_BATCH = 0x01;
 const WIRE_VERSION = 0x01;
 export const MAX_BATCH_REQUESTS = 65536;
+/** A request is re-submitted a few times at most; more earlier attempts than this is malformed. */
+export const MAX_PRIOR_ATTEMPTS = 8;
 
 export type WriteOp =
   | { kind: 'put'; key: Uint8Array; value: Uint8Array; expireAtMs: bigint }
@@ -22,6 +24,15 @@ export type WriteOp =
 export interface Request {
   /** Client-visible id: the dedup key of a retried ambiguous write. */
   requestId: bigint;
+  /**
+   * Set on a re-submission only: the log indexes at which earlier attempts of
+   * this request were appended. The FSM looks for the request in those
+   * entries and nowhere else. A first attempt carries none and is never a
+   * duplicate: any log that holds an attempt and a later one holds them in
+   * that order (same term: one leader's append order; later term: terms
+   * never decrease along a log).
+   */
+  priorAt?: readonly bigint[] | undefined;
   commitTs: bigint;
   /** Snapshot timestamp the reads were made at; 0 with an empty read set. */
   readTs: bigint;
@@ -118,6 +129,15 @@ function malformed(detail: string) {
 
 function writeRequest(o: Out, r: Request): void {
   o.u64(r.requestId);
+  const prior = r.priorAt ?? [];
+  if (prior.length > MAX_PRIOR_ATTEMPTS) {
+    throw sealError(
+      Err.InvalidArgument,
+      `a request names at most ${MAX_PRIOR_ATTEMPTS} earlier attempts, got ${prior.length}`,
+    );
+  }
+  o.u8(prior.length);
+  for (const at of prior) o.u64(at);
   o.u64(r.commitTs);
   o.u64(r.readTs);
   o.u32(r.reads.length);
@@ -136,6 +156,10 @@ function writeRequest(o: Out, r: Request): void {
 
 function readRequest(i: In): Request {
   const requestId = i.u64();
+  const attempts = i.u8();
+  if (attempts > MAX_PRIOR_ATTEMPTS) throw malformed(`${attempts} earlier attempts`);
+  const priorAt: bigint[] = [];
+  for (let n = attempts; n > 0; n--) priorAt.push(i.u64());
   const commitTs = i.u64();
   const readTs = i.u64();
   const reads: Uint8Array[] = [];
@@ -151,7 +175,9 @@ function readRequest(i: In): Request {
       ops.push({ kind: 'put', key, value: i.bytes(), expireAtMs });
     } else throw malformed(`unknown write kind ${kind}`);
   }
-  return { requestId, commitTs, readTs, reads, ops };
+  return attempts === 0
+    ? { requestId, commitTs, readTs, reads, ops }
+    : { requestId, priorAt, commitTs, readTs, reads, ops };
 }
 
 /** One request: `0x00 ‖ 0x01 ‖ request`; several: `0x01 ‖ 0x01 ‖ BE32 count ‖ requests`. */
@@ -179,7 +205,7 @@ export function decodeRequests(payload: Uint8Array): Request[] {
   if (version !== WIRE_VERSION) {
     throw sealError(Err.FSMWireVersion, `user request wire version ${version}, want ${WIRE_VERSION}`);
   }
-  const n = op === OP_SINGLE ? 1 : i.count(28);
+  const n = op === OP_SINGLE ? 1 : i.count(29);
   if (n === 0 || n > MAX_BATCH_REQUESTS) throw malformed(`batch of ${n} requests`);
   const out: Request[] = [];
   for (let k = 0; k < n; k++) out.push(readRequest(i));

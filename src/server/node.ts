@@ -167,9 +167,7 @@ export class SealkvNode {
       pins: readPins,
       node: {
         readyToLead: () => holder.node?.leaderReady ?? false,
-        propose: async (data) => {
-          await raft.propose(data);
-        },
+        propose: async (data) => BigInt((await raft.propose(data)).index),
         // A valid leader lease answers at once; otherwise a quorum round (ReadIndex).
         readIndex: async () => {
           viaLease = raft.leaseValid();

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ConsensusNode, Coordinator } from '../../src/kv/coordinator.ts';
-import { Fsm } from '../../src/kv/fsm.ts';
+import { Fsm, type RequestResult } from '../../src/kv/fsm.ts';
 import { ReadPins } from '../../src/kv/gc-tracking.ts';
 import { HybridLogicalClock } from '../../src/kv/hlc.ts';
 import { KvBackend } from '../../src/redis/kv-backend.ts';
@@ -25,6 +25,12 @@ export class SingleNode implements ConsensusNode {
   readonly pins = new ReadPins();
   /** When set, proposals are dropped (simulates a lost leader) and fail. */
   failProposals = false;
+  /** While set, proposals are appended but not applied (a slow commit); `releaseApplies` ends it. */
+  holdApplies = false;
+  /** Proposals appended so far. */
+  proposed = 0;
+  /** Every request result the FSM reported, in apply order. */
+  readonly results: RequestResult[] = [];
 
   constructor(
     readonly engine: Engine,
@@ -55,11 +61,19 @@ export class SingleNode implements ConsensusNode {
     return true;
   }
 
-  async propose(data: Uint8Array): Promise<void> {
+  async propose(data: Uint8Array): Promise<bigint> {
     if (this.failProposals) throw new Error('proposal dropped');
     const index = ++this.lastIndex;
     this.log.push({ index, data });
+    this.proposed++;
+    if (!this.holdApplies) this.applying = this.applying.then(() => this.applyPending());
+    return index;
+  }
+
+  releaseApplies(): Promise<void> {
+    this.holdApplies = false;
     this.applying = this.applying.then(() => this.applyPending());
+    return this.applying;
   }
 
   async readIndex(): Promise<bigint> {
@@ -78,6 +92,7 @@ export class SingleNode implements ConsensusNode {
     if (entries.length === 0) return;
     const report = await this.fsm.apply(entries);
     if (report.halt !== undefined) throw new Error(`halt ${report.halt.code} ${report.halt.detail}`);
+    for (const r of report.results) if (r.kind === 'requests') this.results.push(...r.results);
     this.coordinator.onApplied(report);
   }
 }

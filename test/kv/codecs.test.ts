@@ -12,13 +12,17 @@ const op: fc.Arbitrary<WriteOp> = fc.oneof(
   fc.record({ kind: fc.constant('delete' as const), key: bytes }),
   fc.constant({ kind: 'flush' as const }),
 );
-const request: fc.Arbitrary<Request> = fc.record({
-  requestId: u64,
-  commitTs: u64,
-  readTs: u64,
-  reads: fc.array(bytes, { maxLength: 4 }),
-  ops: fc.array(op, { maxLength: 4 }),
-});
+const request: fc.Arbitrary<Request> = fc.record(
+  {
+    requestId: u64,
+    priorAt: fc.array(u64, { minLength: 1, maxLength: 8 }),
+    commitTs: u64,
+    readTs: u64,
+    reads: fc.array(bytes, { maxLength: 4 }),
+    ops: fc.array(op, { maxLength: 4 }),
+  },
+  { requiredKeys: ['requestId', 'commitTs', 'readTs', 'reads', 'ops'] },
+);
 const requests = fc.array(request, { minLength: 1, maxLength: 4 });
 
 function plain(rs: Request[]): unknown {
@@ -60,6 +64,20 @@ test('a huge count is refused before allocation', () => {
   const p = Uint8Array.of(0x01, 0x01, 0xff, 0xff, 0xff, 0xff);
   assert.throws(
     () => decodeRequests(p),
+    (e) => isSealError(e, 'ErrFSMWireMalformed'),
+  );
+});
+
+test('more earlier attempts than a request may name are refused both ways', () => {
+  const r: Request = { requestId: 1n, commitTs: 2n, readTs: 0n, reads: [], ops: [] };
+  assert.throws(
+    () => encodeRequests([{ ...r, priorAt: Array.from({ length: 9 }, (_, i) => BigInt(i)) }]),
+    (e) => isSealError(e, 'ErrInvalidArgument'),
+  );
+  const enc = encodeRequests([r]);
+  enc[10] = 9; // the attempt count after the opcode, version and requestId
+  assert.throws(
+    () => decodeRequests(enc),
     (e) => isSealError(e, 'ErrFSMWireMalformed'),
   );
 });

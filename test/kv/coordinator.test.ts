@@ -22,6 +22,36 @@ describe('coordinator over FSM and MVCC', () => {
     }
   });
 
+  test('a write whose outcome was lost is re-submitted naming its first attempt and applied once', async () => {
+    const { node, close } = openSingleNode();
+    try {
+      await node.backend.run([cmd('SET', 'n', '0')]);
+      node.holdApplies = true;
+      const before = node.proposed;
+      const incr = node.backend.run([cmd('INCR', 'n')]);
+      while (node.proposed === before) await new Promise((r) => setImmediate(r));
+      // The first attempt is in the log, unapplied; a leader change makes its outcome unknown.
+      node.coordinator.onLeadershipLost();
+      node.coordinator.onLeaderReady();
+      await new Promise((r) => setTimeout(r, 20));
+      await node.releaseApplies();
+      assert.deepEqual(await incr, [{ t: 'int', n: 1n }]);
+      // The re-submission found the first attempt (index 3, after SET and the lease) applied.
+      const attempts = node.results.slice(-2);
+      assert.deepEqual(
+        attempts.map((r) => [r.status, r.status === 'duplicate' ? r.appliedAt : undefined]),
+        [
+          ['ok', undefined],
+          ['duplicate', 3n],
+        ],
+      );
+      const [r] = await node.backend.run([cmd('GET', 'n')]);
+      assert.deepEqual(r, { t: 'bulk', b: b('1') });
+    } finally {
+      await close();
+    }
+  });
+
   test('a read is served only once leadership held after the applied state was read (P34)', async () => {
     const { node, close } = openSingleNode();
     try {

@@ -52,6 +52,11 @@ export function req(
   return { requestId, commitTs, readTs, reads: reads.map(b), ops };
 }
 
+/** `r` re-submitted, its earlier attempts appended at `priorAt`. */
+export function retry(r: Request, ...priorAt: bigint[]): Request {
+  return { ...r, priorAt };
+}
+
 /** A normal entry carrying `body` under the proposal header. */
 export function entry(
   index: number,

@@ -27,12 +27,15 @@ const opArb: fc.Arbitrary<WriteOp> = fc.oneof(
 const requestArb: fc.Arbitrary<ReqShape> = fc.record({
   id: fc.oneof(fc.constant(0n), fc.bigInt({ min: 1n, max: 8n })),
   lag: fc.integer({ min: 0, max: 40 }),
+  // Re-submissions name entries where earlier attempts may have gone (any index, even later ones).
+  priorAt: fc.array(fc.integer({ min: 1, max: 14 }), { maxLength: 2 }),
   reads: fc.subarray(KEYS, { maxLength: 2 }),
   ops: fc.array(opArb, { minLength: 1, maxLength: 3 }),
 });
 interface ReqShape {
   id: bigint;
   lag: number;
+  priorAt: number[];
   reads: string[];
   ops: WriteOp[];
 }
@@ -57,7 +60,14 @@ function build(shapes: Shape[]): FsmEntry[] {
     const requests: Request[] = s.requests.map((r, j) => {
       const commitTs = BigInt(i * 10 + j);
       const readTs = commitTs > BigInt(r.lag) ? commitTs - BigInt(r.lag) : 0n;
-      return { requestId: r.id, commitTs, readTs, reads: r.reads.map((k) => Buffer.from(k)), ops: r.ops };
+      return {
+        requestId: r.id,
+        ...(r.priorAt.length === 0 ? {} : { priorAt: r.priorAt.map(BigInt) }),
+        commitTs,
+        readTs,
+        reads: r.reads.map((k) => Buffer.from(k)),
+        ops: r.ops,
+      };
     });
     return userEntry(i, requests);
   });

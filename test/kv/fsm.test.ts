@@ -6,10 +6,9 @@ import { NonceFactory } from '../../src/encryption/nonce.ts';
 import type { ApplyReport, EntryResult, Halt, RequestResult } from '../../src/kv/fsm.ts';
 import { encodeHlcLease } from '../../src/kv/hlc-lease.ts';
 import { encodeProposal } from '../../src/kv/proposal.ts';
-import { WriteBatch } from '../../src/storage/engine.ts';
 import { createMemoryEngine } from '../../src/storage/memory-engine.ts';
 import { Mvcc } from '../../src/storage/mvcc/mvcc.ts';
-import { concatBytes, u64be, utf8 } from '../../src/util/bytes.ts';
+import { utf8 } from '../../src/util/bytes.ts';
 import { Err } from '../../src/util/codes.ts';
 import {
   b,
@@ -24,6 +23,7 @@ import {
   rawEntry,
   readAt,
   req,
+  retry,
   tmpLmdb,
   userEntry,
 } from './fsm-helpers.ts';
@@ -167,7 +167,7 @@ describe('Fsm: user requests', () => {
     assert.equal(readAt(engine, 'n', 100n), undefined);
   });
 
-  test('dedup: a repeated requestId is not applied twice and reports the original outcome', async () => {
+  test('dedup: a re-submitted request found at an earlier attempt is not applied again and reports its outcome', async () => {
     const engine = createMemoryEngine();
     const fsm = fsmOver(engine);
     noHalt(
@@ -176,10 +176,13 @@ describe('Fsm: user requests', () => {
         userEntry(2, [req(43n, 11n, [put('c', 'x')], ['a'], 5n)]),
       ]),
     );
-    // A retried ambiguous write: same requestId, later commitTs.
+    // Retried ambiguous writes: same requestId, later commitTs, naming where the attempts went.
     const rep = noHalt(
       await fsmOver(engine).apply([
-        userEntry(3, [req(42n, 20n, [put('a', 'second')]), req(43n, 21n, [put('c', 'y')])]),
+        userEntry(3, [
+          retry(req(42n, 20n, [put('a', 'second')]), 1n),
+          retry(req(43n, 21n, [put('c', 'y')]), 2n),
+        ]),
       ]),
     );
     const [r42, r43] = requests(rep.results[0]);
@@ -194,90 +197,80 @@ describe('Fsm: user requests', () => {
     assert.ok(r43?.status === 'duplicate' && r43.original === 'conflict');
     assert.equal(readAt(engine, 'a', 30n), 'first');
     assert.equal(readAt(engine, 'c', 30n), undefined);
-    // Twice inside one entry.
-    const twice = noHalt(
+    // Inside one apply group: the earlier attempt is still staged, not committed.
+    const staged = noHalt(
       await fsmOver(engine).apply([
-        userEntry(4, [req(50n, 30n, [put('d', '1')]), req(50n, 31n, [put('d', '2')])]),
+        userEntry(4, [req(50n, 30n, [put('d', '1')])]),
+        userEntry(5, [retry(req(50n, 31n, [put('d', '2')]), 4n)]),
       ]),
     );
     assert.deepEqual(
-      requests(twice.results[0]).map((r) => r.status),
+      staged.results.map((r) => requests(r)[0]?.status),
       ['ok', 'duplicate'],
     );
     assert.equal(readAt(engine, 'd', 40n), '1');
   });
 
-  test('dedup records leave the window and are pruned; requestId 0 is never deduplicated', async () => {
+  test('dedup looks only where the retry says its attempts went; a first attempt is never a duplicate', async () => {
+    const engine = createMemoryEngine();
+    const fsm = fsmOver(engine);
+    noHalt(
+      await fsm.apply([userEntry(1, [req(7n, 10n, [put('a', '1')])]), userEntry(2, [req(0n, 10n, [])])]),
+    );
+    const rep = noHalt(
+      await fsm.apply([
+        // Attempts named at entries that do not hold the request: it was not applied there.
+        userEntry(3, [retry(req(7n, 11n, [put('a', '2')]), 2n)]),
+        // A repeated id without priorAt is a new request (only the coordinator re-submits).
+        userEntry(4, [req(7n, 12n, [put('a', '3')])]),
+        // An index at or after the retry's own entry is no earlier attempt.
+        userEntry(5, [retry(req(9n, 13n, [put('b', '1')]), 5n, 6n)]),
+        // The first match in priorAt order counts.
+        userEntry(6, [retry(req(7n, 14n, [put('a', '4')]), 2n, 4n, 1n)]),
+      ]),
+    );
+    assert.deepEqual(
+      rep.results.map((r) => requests(r)[0]?.status),
+      ['ok', 'ok', 'ok', 'duplicate'],
+    );
+    const dup = requests(rep.results[3])[0];
+    assert.ok(dup?.status === 'duplicate' && dup.appliedAt === 4n);
+    assert.equal(readAt(engine, 'a', 20n), '3');
+  });
+
+  test('dedup rows leave the window and are pruned; requestId 0 is never recorded', async () => {
     const engine = createMemoryEngine();
     const fsm = fsmOver(engine, { dedupWindow: 2n });
     noHalt(await fsm.apply([userEntry(1, [req(9n, 10n, [put('a', '1')]), req(0n, 11n, [put('z', '1')])])]));
     const rep = noHalt(
       await fsm.apply([
         userEntry(2, [req(0n, 12n, [put('z', '2')])]),
-        userEntry(3, [req(9n, 13n, [put('a', 'dup')])]),
+        userEntry(3, [retry(req(9n, 13n, [put('a', 'dup')]), 1n)]),
         userEntry(4, [req(7n, 14n, [put('b', '1')])]),
-        userEntry(5, [req(7n, 15n, [put('b', 'dup')])]),
+        userEntry(5, [retry(req(7n, 15n, [put('b', 'dup')]), 4n)]),
       ]),
     );
     assert.equal(requests(rep.results[0])[0]?.status, 'ok');
     assert.equal(requests(rep.results[1])[0]?.status, 'duplicate'); // 1 + 2 >= 3
+    assert.equal(requests(rep.results[3])[0]?.status, 'duplicate');
     assert.equal(readAt(engine, 'z', 20n), '2');
-    // Index 4 is past 1 + 2: requestId 9 counts as new again.
+    // Index 4 is past 1 + 2: the attempt at 1 no longer counts, so requestId 9 is applied again.
     noHalt(
       await fsm.apply([
-        userEntry(6, [req(1n, 16n, [put('q', '1')])]),
-        userEntry(7, [req(9n, 17n, [put('a', 'again')])]),
+        userEntry(6, [req(1n, 16n, [put('q', '1')]), req(2n, 16n, [], ['q'], 1n)]),
+        userEntry(7, [retry(req(9n, 17n, [put('a', 'again')]), 1n)]),
       ]),
     );
     assert.equal(readAt(engine, 'a', 20n), 'again');
-    const dedupRows = dump(engine, ['meta']).filter((r) =>
-      r.startsWith(`meta:${Buffer.from('_meta_dedup').toString('hex')}`),
-    );
-    // Window 2 at index 7: only records applied at 5..7 (ids 1 and 9; id 7's at 4 was pruned) remain, two rows each.
-    assert.equal(dedupRows.length, 4);
-  });
-
-  test('an entry writes one record per request and one prune row; rows of the older per-record layout are pruned too', async () => {
-    const engine = createMemoryEngine();
-    // A store written by the earlier layout: record 5 applied at 0, its own empty prune row.
-    const at = (i: bigint, id?: bigint) =>
-      concatBytes(utf8('_meta_dedup_at|'), u64be(i), ...(id === undefined ? [] : [u64be(id)]));
-    const legacy = new WriteBatch()
-      .put(
-        'meta',
-        concatBytes(utf8('_meta_dedup|'), u64be(5n)),
-        concatBytes(u64be(0n), Uint8Array.of(0), u64be(9n)),
-      )
-      .put('meta', at(0n, 5n), new Uint8Array(0));
-    await engine.write(legacy, { sync: false });
-    const fsm = fsmOver(engine, { dedupWindow: 3n });
-    // The record in the older layout still counts.
-    const first = noHalt(await fsm.apply([userEntry(1, [req(5n, 10n, [put('a', '1')])])]));
-    assert.equal(requests(first.results[0])[0]?.status, 'duplicate');
-    noHalt(
-      await fsm.apply([userEntry(2, [req(1n, 12n, [put('b', '1')]), req(2n, 12n, []), req(3n, 12n, [])])]),
-    );
-    const rows = () => [...engine.range('meta', { start: utf8('_meta_dedup'), end: utf8('_meta_dedup~') })];
-    const pruneRows = () => rows().filter((r) => Buffer.from(r.key).toString().startsWith('_meta_dedup_at|'));
+    const rows = [...engine.range('meta', { start: utf8('_meta_dedup'), end: utf8('_meta_dedup~') })];
+    // Window 2 at index 7: rows of entries 5..7 remain. Entry 5's request was a duplicate and
+    // recorded nothing; entry 6 holds two records (17 bytes each).
     assert.deepEqual(
-      pruneRows().map((r) => [r.key.length, r.value.length]),
+      rows.map((r) => [Buffer.from(r.key).subarray(-8).readBigUInt64BE(), r.value.length]),
       [
-        [31, 0],
-        [23, 24],
+        [6n, 34],
+        [7n, 17],
       ],
-    );
-    // Index 4 with window 3 prunes what was applied before 1: the legacy row and its record.
-    noHalt(
-      await fsm.apply([userEntry(3, [req(0n, 13n, [put('c', '1')])]), userEntry(4, [req(0n, 13n, [])])]),
-    );
-    assert.deepEqual(
-      pruneRows().map((r) => r.key.length),
-      [23],
-    );
-    assert.equal(rows().length, 4, 'records 1, 2, 3 and the row of entry 2');
-    assert.equal(
-      requests((await fsm.apply([userEntry(5, [req(5n, 14n, [put('a', '3')])])])).results[0])[0]?.status,
-      'ok',
     );
   });
 

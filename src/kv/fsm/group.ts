@@ -1,7 +1,7 @@
 /**
  * One storage batch of the FSM: the effects of consecutive entries plus the
  * applied index (and, when set, the lease ceiling, `!encryption|sidecar-index`,
- * dedup records and dedup pruning), committed atomically.
+ * one dedup row per entry and dedup pruning), committed atomically.
  */
 import { SIDECAR_INDEX_KEY } from '../../encryption/registry/store.ts';
 import { type Engine, WriteBatch } from '../../storage/engine.ts';
@@ -9,20 +9,16 @@ import type { MvccBatch } from '../../storage/mvcc/mvcc.ts';
 import { u64be } from '../../util/bytes.ts';
 import {
   APPLIED_KEY,
-  DEDUP_AT_PREFIX,
+  DEDUP_LOG_PREFIX,
   decodeCeiling,
   decodeLastCommitTs,
-  dedupAtBound,
-  dedupAtKey,
-  dedupKey,
+  dedupLogKey,
   encodeApplied,
-  encodeDedup,
-  encodeDedupIds,
+  encodeDedupRow,
   HLC_CEILING_KEY,
   LAST_COMMIT_TS_KEY,
-  parseDedupAtRow,
 } from './meta.ts';
-import { Staging, storedDedup } from './staging.ts';
+import { Staging } from './staging.ts';
 import type { EntryResult } from './types.ts';
 
 export class ApplyGroup {
@@ -83,17 +79,10 @@ export class ApplyGroup {
     const b = this.#batch;
     const applied = this.#applied;
     if (applied === undefined) return b;
-    const fresh = this.staging.dedupRecords;
-    // One prune row per entry, not per record: a record costs one put here.
-    const byEntry = new Map<bigint, bigint[]>();
-    for (const [id, rec] of fresh) {
-      b.put('meta', dedupKey(id), encodeDedup(rec));
-      const ids = byEntry.get(rec.appliedAt);
-      if (ids === undefined) byEntry.set(rec.appliedAt, [id]);
-      else ids.push(id);
+    for (const [at, records] of this.staging.dedupRows) {
+      b.put('meta', dedupLogKey(at), encodeDedupRow(records));
     }
-    for (const [at, ids] of byEntry) b.put('meta', dedupAtKey(at), encodeDedupIds(ids));
-    prune(engine, b, applied.index, dedupWindow, fresh);
+    prune(engine, b, applied.index, dedupWindow);
     if (this.#ceiling > decodeCeiling(engine.get('meta', HLC_CEILING_KEY))) {
       b.put('meta', HLC_CEILING_KEY, u64be(BigInt(this.#ceiling)));
     }
@@ -109,26 +98,10 @@ export class ApplyGroup {
   }
 }
 
-/**
- * Drops dedup records that fell out of the window (they no longer count, see
- * RequestContext.dedupWindow). A record re-written after it aged out has a
- * newer `appliedAt` (and is listed again in its new entry's row); only a
- * record that still carries the pruned entry's index is removed.
- */
-function prune(
-  engine: Engine,
-  b: WriteBatch,
-  index: bigint,
-  window: bigint,
-  fresh: ReadonlyMap<bigint, unknown>,
-): void {
+/** Drops the dedup rows of entries that left the window (they no longer count, see RequestContext.dedupWindow). */
+function prune(engine: Engine, b: WriteBatch, index: bigint, window: bigint): void {
   if (index <= window) return;
-  for (const row of engine.range('meta', { start: DEDUP_AT_PREFIX, end: dedupAtBound(index - window) })) {
-    const { appliedAt, requestIds } = parseDedupAtRow(row.key, row.value);
+  for (const row of engine.range('meta', { start: DEDUP_LOG_PREFIX, end: dedupLogKey(index - window) })) {
     b.delete('meta', row.key);
-    for (const id of requestIds) {
-      if (fresh.has(id)) continue;
-      if (storedDedup(engine, id)?.appliedAt === appliedAt) b.delete('meta', dedupKey(id));
-    }
   }
 }

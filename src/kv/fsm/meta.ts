@@ -6,12 +6,14 @@
  *   _meta_applied_index                  BE64 index ‖ BE64 term
  *   _meta_hlc_ceiling                    BE64 ceiling ms (the maximum applied)
  *   _meta_last_commit_ts                 BE64 commit timestamp of the newest applied request
- *   _meta_dedup|BE64 requestId           BE64 appliedAt ‖ u8 status ‖ BE64 commitTs
- *   _meta_dedup_at|BE64 appliedAt        BE64 requestId… (the records that entry wrote; prune order)
+ *   _meta_dedup_log|BE64 appliedAt      (BE64 requestId ‖ u8 status ‖ BE64 commitTs)…
+ *                                        the requests with an id that entry applied
  *
- * Stores written before the prune rows were per entry hold one empty
- * `_meta_dedup_at|BE64 appliedAt ‖ BE64 requestId` row per record; they are
- * still read (and pruned) alike.
+ * One dedup row per entry, not one per request: a retried request names the
+ * entries its earlier attempts went into (Request.priorAt), so a lookup reads
+ * those rows only, and pruning deletes one row per entry. Rows of the earlier
+ * per-request layout (`_meta_dedup|`, `_meta_dedup_at|`) are not read; no
+ * release wrote them.
  */
 import { concatBytes, readU64be, u64be, utf8 } from '../../util/bytes.ts';
 import { Err } from '../../util/codes.ts';
@@ -20,8 +22,7 @@ import { sealError } from '../../util/errors.ts';
 export const APPLIED_KEY = utf8('_meta_applied_index');
 export const HLC_CEILING_KEY = utf8('_meta_hlc_ceiling');
 export const LAST_COMMIT_TS_KEY = utf8('_meta_last_commit_ts');
-export const DEDUP_PREFIX = utf8('_meta_dedup|');
-export const DEDUP_AT_PREFIX = utf8('_meta_dedup_at|');
+export const DEDUP_LOG_PREFIX = utf8('_meta_dedup_log|');
 
 export interface Applied {
   readonly index: bigint;
@@ -69,47 +70,39 @@ export function decodeCeiling(v: Uint8Array | undefined): number {
   return Number(readU64be(v, 0));
 }
 
-export function dedupKey(requestId: bigint): Uint8Array {
-  return concatBytes(DEDUP_PREFIX, u64be(requestId));
+/** The dedup row of the entry at `appliedAt`. */
+export function dedupLogKey(appliedAt: bigint): Uint8Array {
+  return concatBytes(DEDUP_LOG_PREFIX, u64be(appliedAt));
 }
 
-/** The prune row of the records an entry wrote. */
-export function dedupAtKey(appliedAt: bigint): Uint8Array {
-  return concatBytes(DEDUP_AT_PREFIX, u64be(appliedAt));
-}
+const RECORD_BYTES = 17;
 
-/** The exclusive end of the prune range: every record applied before `index`. */
-export function dedupAtBound(index: bigint): Uint8Array {
-  return dedupAtKey(index);
-}
-
-export function encodeDedupIds(ids: readonly bigint[]): Uint8Array {
-  const out = new Uint8Array(ids.length * 8);
+/** One entry's dedup row: every request with an id it applied, in apply order. */
+export function encodeDedupRow(records: readonly { requestId: bigint; rec: DedupRecord }[]): Uint8Array {
+  const out = new Uint8Array(records.length * RECORD_BYTES);
   const dv = new DataView(out.buffer);
-  for (let i = 0; i < ids.length; i++) dv.setBigUint64(i * 8, ids[i]!);
+  records.forEach(({ requestId, rec }, i) => {
+    const o = i * RECORD_BYTES;
+    dv.setBigUint64(o, requestId);
+    out[o + 8] = rec.status === 'ok' ? 0 : 1;
+    dv.setBigUint64(o + 9, rec.commitTs);
+  });
   return out;
 }
 
-/** Inverse of dedupAtKey + encodeDedupIds; also reads the older one-row-per-record layout. */
-export function parseDedupAtRow(
-  key: Uint8Array,
-  value: Uint8Array,
-): { appliedAt: bigint; requestIds: bigint[] } {
-  const p = DEDUP_AT_PREFIX.length;
-  if (key.length === p + 16 && value.length === 0) {
-    return { appliedAt: readU64be(key, p), requestIds: [readU64be(key, p + 8)] };
+/** The record of `requestId` in the dedup row of the entry at `appliedAt`, if that entry applied it. */
+export function findInDedupRow(
+  appliedAt: bigint,
+  row: Uint8Array,
+  requestId: bigint,
+): DedupRecord | undefined {
+  if (row.length % RECORD_BYTES !== 0) throw corrupt('_meta_dedup_log', row.length);
+  const dv = new DataView(row.buffer, row.byteOffset, row.byteLength);
+  for (let o = 0; o < row.length; o += RECORD_BYTES) {
+    if (dv.getBigUint64(o) !== requestId) continue;
+    const status = row[o + 8] ?? 0xff;
+    if (status > 1) throw corrupt('_meta_dedup_log', row.length);
+    return { appliedAt, status: status === 0 ? 'ok' : 'conflict', commitTs: dv.getBigUint64(o + 9) };
   }
-  if (key.length !== p + 8 || value.length % 8 !== 0) throw corrupt('_meta_dedup_at', key.length);
-  const requestIds: bigint[] = [];
-  for (let o = 0; o < value.length; o += 8) requestIds.push(readU64be(value, o));
-  return { appliedAt: readU64be(key, p), requestIds };
-}
-
-export function encodeDedup(r: DedupRecord): Uint8Array {
-  return concatBytes(u64be(r.appliedAt), Uint8Array.of(r.status === 'ok' ? 0 : 1), u64be(r.commitTs));
-}
-
-export function decodeDedup(v: Uint8Array): DedupRecord {
-  if (v.length !== 17 || v[8]! > 1) throw corrupt('_meta_dedup', v.length);
-  return { appliedAt: readU64be(v, 0), status: v[8] === 0 ? 'ok' : 'conflict', commitTs: readU64be(v, 9) };
+  return undefined;
 }

@@ -9,6 +9,7 @@ import type { Engine } from '../../storage/engine.ts';
 import type { Mvcc, MvccBatch } from '../../storage/mvcc/mvcc.ts';
 import { toHex } from '../../util/bytes.ts';
 import type { Request, WriteOp } from '../request.ts';
+import type { DedupRecord } from './meta.ts';
 import { committedTs, type Staging, storedDedup } from './staging.ts';
 import type { RequestResult } from './types.ts';
 
@@ -42,10 +43,9 @@ function applyOne(
   r: Request,
 ): RequestResult {
   const { requestId, commitTs } = r;
-  if (requestId !== NO_DEDUP) {
-    // A record that aged out of the window no longer counts; the new one replaces it.
-    const prior = staging.pendingDedup(requestId) ?? storedDedup(ctx.engine, requestId);
-    if (prior !== undefined && prior.appliedAt + ctx.dedupWindow >= index) {
+  if (requestId !== NO_DEDUP && r.priorAt !== undefined) {
+    const prior = earlierAttempt(ctx, staging, index, requestId, r.priorAt);
+    if (prior !== undefined) {
       return { requestId, status: 'duplicate', original: prior.status, appliedAt: prior.appliedAt, commitTs };
     }
   }
@@ -58,6 +58,28 @@ function applyOne(
   for (const op of r.ops) applyOp(ctx, staging, batch, commitTs, op);
   if (requestId !== NO_DEDUP) staging.recordDedup(requestId, { appliedAt: index, status: 'ok', commitTs });
   return { requestId, status: 'ok', commitTs };
+}
+
+/**
+ * An earlier attempt of a re-submitted request that was applied inside the
+ * dedup window (`appliedAt + window >= index`), looked up only in the entries
+ * the attempts were appended at. Those entries are either in this apply
+ * group's staging or committed.
+ */
+function earlierAttempt(
+  ctx: RequestContext,
+  staging: Staging,
+  index: bigint,
+  requestId: bigint,
+  priorAt: readonly bigint[],
+): DedupRecord | undefined {
+  for (const at of priorAt) {
+    if (at >= index || at + ctx.dedupWindow < index) continue;
+    // An entry of this group is staged, an earlier one committed; never both.
+    const rec = staging.pendingDedup(at, requestId) ?? storedDedup(ctx.engine, at, requestId);
+    if (rec !== undefined) return rec;
+  }
+  return undefined;
 }
 
 /** The first read key with a committed (or staged) version newer than readTs. */

@@ -8,13 +8,14 @@
 import type { Engine } from '../../storage/engine.ts';
 import { newestCommitTs } from '../../storage/mvcc/mvcc.ts';
 import { toHex } from '../../util/bytes.ts';
-import { type DedupRecord, decodeDedup, dedupKey } from './meta.ts';
+import { type DedupRecord, dedupLogKey, findInDedupRow } from './meta.ts';
 
 export class Staging {
   readonly #parent: Staging | undefined;
   readonly #newest = new Map<string, bigint>();
   readonly #written = new Map<string, Uint8Array>();
-  readonly #dedup = new Map<bigint, DedupRecord>();
+  /** Dedup records by the entry that applied them, in apply order (the shape of their rows). */
+  readonly #dedup = new Map<bigint, { requestId: bigint; rec: DedupRecord }[]>();
 
   constructor(parent?: Staging) {
     this.#parent = parent;
@@ -42,15 +43,20 @@ export class Staging {
     return out;
   }
 
-  pendingDedup(requestId: bigint): DedupRecord | undefined {
-    return this.#dedup.get(requestId) ?? this.#parent?.pendingDedup(requestId);
+  /** The record of `requestId` if the staged entry at `appliedAt` applied it. */
+  pendingDedup(appliedAt: bigint, requestId: bigint): DedupRecord | undefined {
+    const own = this.#dedup.get(appliedAt)?.find((r) => r.requestId === requestId);
+    return own?.rec ?? this.#parent?.pendingDedup(appliedAt, requestId);
   }
 
   recordDedup(requestId: bigint, rec: DedupRecord): void {
-    this.#dedup.set(requestId, rec);
+    const list = this.#dedup.get(rec.appliedAt);
+    if (list === undefined) this.#dedup.set(rec.appliedAt, [{ requestId, rec }]);
+    else list.push({ requestId, rec });
   }
 
-  get dedupRecords(): ReadonlyMap<bigint, DedupRecord> {
+  /** Staged dedup records by applying entry, each list in apply order. */
+  get dedupRows(): ReadonlyMap<bigint, readonly { requestId: bigint; rec: DedupRecord }[]> {
     return this.#dedup;
   }
 
@@ -63,7 +69,11 @@ export class Staging {
       if (prev === undefined || ts > prev) p.#newest.set(hex, ts);
     }
     for (const [hex, key] of this.#written) p.#written.set(hex, key);
-    for (const [id, rec] of this.#dedup) p.#dedup.set(id, rec);
+    for (const [at, list] of this.#dedup) {
+      const up = p.#dedup.get(at);
+      if (up === undefined) p.#dedup.set(at, [...list]);
+      else up.push(...list);
+    }
   }
 }
 
@@ -72,7 +82,8 @@ export function committedTs(engine: Engine, key: Uint8Array): bigint | undefined
   return newestCommitTs(engine, key);
 }
 
-export function storedDedup(engine: Engine, requestId: bigint): DedupRecord | undefined {
-  const v = engine.get('meta', dedupKey(requestId));
-  return v === undefined ? undefined : decodeDedup(v);
+/** The record of `requestId` if the committed entry at `appliedAt` applied it. */
+export function storedDedup(engine: Engine, appliedAt: bigint, requestId: bigint): DedupRecord | undefined {
+  const row = engine.get('meta', dedupLogKey(appliedAt));
+  return row === undefined ? undefined : findInDedupRow(appliedAt, row, requestId);
 }

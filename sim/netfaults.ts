@@ -57,10 +57,6 @@ export class NetChaos<P> {
   /** Heal whatever is active and inject nothing more (for a liveness phase). */
   stop(): void {
     this.stopped = true;
-    // Random loss is a fault too. Liveness is asked for once faults stop (I21), and with
-    // loss still on, a lost snapshot is retried only every 2E: a settle phase of a few
-    // seconds allows about three tries.
-    this.net.setRates({ ...this.plan.rates, dropP: 0, duplicateP: 0 });
     if (this.active) this.net.heal();
     for (const n of this.net.nodes) if (this.net.isClogged(n)) this.net.unclog(n);
     this.active = false;

@@ -6,7 +6,7 @@
  *
  * Integers are unsigned LEB128 varints (minimal form, at most 2^53 − 1), strings and byte
  * strings are a varint length then the bytes. flags: 1 reject, 2 transfer, 4 context present,
- * 8 snapshot present. An entry is index ‖ term ‖ type u8 ‖ data; a snapshot is index ‖ term ‖
+ * 8 snapshot present, 16 no ack. An entry is index ‖ term ‖ type u8 ‖ data; a snapshot is index ‖ term ‖
  * voters ‖ learners ‖ data. Decoding checks every length against the bytes left and refuses
  * trailing bytes: a malformed message from a peer is a typed error, never a partial message.
  */
@@ -37,7 +37,8 @@ const F_REJECT = 1;
 const F_TRANSFER = 2;
 const F_CONTEXT = 4;
 const F_SNAPSHOT = 8;
-const F_ALL = F_REJECT | F_TRANSFER | F_CONTEXT | F_SNAPSHOT;
+const F_NO_ACK = 16;
+const F_ALL = F_REJECT | F_TRANSFER | F_CONTEXT | F_SNAPSHOT | F_NO_ACK;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -116,6 +117,7 @@ export function encodeMessage(m: Message): Uint8Array {
   let flags = 0;
   if (m.reject) flags |= F_REJECT;
   if (m.transfer) flags |= F_TRANSFER;
+  if (m.noAck) flags |= F_NO_ACK;
   if (m.context !== undefined) flags |= F_CONTEXT;
   if (m.snapshot !== undefined) flags |= F_SNAPSHOT;
   w.u8(VERSION);
@@ -258,6 +260,7 @@ export function decodeMessage(buf: Uint8Array): Message {
     hintTerm,
     round,
     transfer: (flags & F_TRANSFER) !== 0,
+    noAck: (flags & F_NO_ACK) !== 0,
   };
   if (context !== undefined) m.context = context;
   if (snapshot !== undefined) m.snapshot = snapshot;

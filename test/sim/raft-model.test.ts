@@ -177,19 +177,13 @@ describe('raft simulation', () => {
   });
 
   test('kills at WAL, snapshot, send and apply points, torn tails, repairs and installs replay identically', async () => {
-    // Seeds 37 and 113 together draw kills at a WAL point, a snapshot point, mid-send and
-    // both apply points, torn writes of both kinds, tail repairs, installs of MsgSnap and
-    // restarts from a snapshot. (Chosen by search: any change to the messages sent
-    // reshuffles the runs.)
-    const seen = new Map<string, number>();
-    for (const seed of [37, 113]) {
-      const a = await runSeed(seed);
-      const b = await runSeed(seed);
-      assert.equal(a.verdict, 'ok', a.summary);
-      assert.equal(a.traceHash, b.traceHash);
-      assert.deepEqual([...(a.stats ?? [])], [...(b.stats ?? [])]);
-      for (const [k, v] of a.stats ?? []) seen.set(k, (seen.get(k) ?? 0) + v);
-    }
+    // Seed 36 draws kills at a WAL point, a snapshot point, mid-send and both apply points,
+    // torn writes of both kinds, tail repairs, installs of MsgSnap and restarts from a snapshot.
+    const a = await runSeed(36);
+    const b = await runSeed(36);
+    assert.equal(a.verdict, 'ok', a.summary);
+    assert.equal(a.traceHash, b.traceHash);
+    assert.deepEqual([...(a.stats ?? [])], [...(b.stats ?? [])]);
     for (const k of [
       'kill.wal.beforeWrite',
       'kill.snap.afterFile',
@@ -202,7 +196,7 @@ describe('raft simulation', () => {
       'tear.garbage',
       'repairs',
     ]) {
-      assert.ok((seen.get(k) ?? 0) > 0, `seeds 37 and 113 have ${k}`);
+      assert.ok((a.stats?.get(k) ?? 0) > 0, `seed 36 has ${k}`);
     }
   });
 

@@ -66,7 +66,7 @@ function handleAppend(r: Raft, m: Message): void {
   }
   const last = r.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
   if (last !== undefined) {
-    r.reply(m.from, 'AppResp', { index: last });
+    if (!m.noAck) r.reply(m.from, 'AppResp', { index: last });
     return;
   }
   // Reject with a hint: our last entry at or below the probe whose term <= the probed term.

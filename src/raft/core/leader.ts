@@ -50,27 +50,16 @@ function peers(r: Raft): NodeId[] {
   return r.trk.members().filter((id) => id !== r.id);
 }
 
-export function bcastAppend(r: Raft): void {
-  for (const id of peers(r)) sendAppend(r, id, true);
-}
-
-/**
- * After the commit moved. A follower in replicate state learns the new commit
- * from its next append or the next heartbeat: an empty append sent only to
- * carry it would wake every follower once more per entry. Other peers get one
- * as before (a probe that may go out now).
- */
-function bcastCommit(r: Raft): void {
-  for (const id of peers(r)) {
-    if (r.trk.progress.get(id)?.state !== 'replicate') sendAppend(r, id, true);
-  }
+/** `commitOnly`: sent because the commit moved, not to replicate or probe (see sendAppend). */
+export function bcastAppend(r: Raft, commitOnly = false): void {
+  for (const id of peers(r)) sendAppend(r, id, true, commitOnly);
 }
 
 /**
  * Sends the next MsgApp to `to` if flow control allows. Entries below the first index
  * turn into a snapshot (pitfall 30). Returns whether a message was sent.
  */
-export function sendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): boolean {
+export function sendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean, commitOnly = false): boolean {
   const pr = r.trk.progress.get(to);
   if (pr === undefined || pr.isPaused()) return false;
   const prevIndex = pr.next - 1;
@@ -91,6 +80,11 @@ export function sendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): boolean {
       logTerm: prevTerm,
       entries: ents,
       commit: r.log.committed,
+      // Sent only to move the commit, an empty App in replicate state needs no ack:
+      // the entries before it are acked themselves. Every other empty App is acked,
+      // probes and the resend after a heartbeat answer, which is how a lost ack is
+      // recovered.
+      noAck: commitOnly && ents.length === 0 && pr.state === 'replicate',
     }),
   );
   pr.sentEntries(ents.length, entriesSize(ents));
@@ -229,7 +223,7 @@ function handleAppResp(r: Raft, m: Message, pr: Progress): void {
 
     if (maybeCommit(r)) {
       if (r.role !== 'leader') return;
-      bcastCommit(r);
+      bcastAppend(r, true);
     } else if (oldPaused) sendAppend(r, m.from, true);
     while (r.role === 'leader' && sendAppend(r, m.from, false)) {
       // Keep the pipeline full while the window allows.

@@ -45,6 +45,11 @@ export interface Message {
   snapshot?: Snapshot;
   /** Vote caused by TimeoutNow: bypasses the followers' leader lease (pitfall 9). */
   transfer: boolean;
+  /**
+   * App carrying no entries to a follower in replicate state, sent only to move its
+   * commit index: an accepting follower does not answer it (a rejection still does).
+   */
+  noAck: boolean;
 }
 
 export function makeMessage(m: Pick<Message, 'type' | 'from' | 'to' | 'term'> & Partial<Message>): Message {
@@ -58,6 +63,7 @@ export function makeMessage(m: Pick<Message, 'type' | 'from' | 'to' | 'term'> & 
     hintTerm: 0,
     round: 0,
     transfer: false,
+    noAck: false,
     ...m,
   };
 }

@@ -21,6 +21,8 @@ export function coalesceAppends(msgs: readonly Message[], maxBytes: number): Mes
         const merged = l.owned ? prev : { ...prev, entries: prev.entries.slice() };
         for (const e of m.entries) merged.entries.push(e);
         merged.commit = Math.max(merged.commit, m.commit);
+        // A run that carries entries, or any part that wants an ack, is acked.
+        merged.noAck = merged.noAck && m.noAck;
         out[l.at] = merged;
         l.bytes += size;
         l.owned = true;

@@ -249,19 +249,6 @@ export class Network {
     throw new Error('stabilize did not converge');
   }
 
-  /**
-   * Stabilizes, then has the leader heartbeat once: a commit that moved sends
-   * followers in replicate state nothing, so they learn it from the next
-   * append or heartbeat.
-   */
-  settle(): void {
-    this.stabilize();
-    const leader = this.leader();
-    if (leader === undefined) return;
-    this.tick(leader);
-    this.stabilize();
-  }
-
   tick(id: NodeId, n = 1): void {
     const node = this.node(id);
     for (let i = 0; i < n; i++) {

@@ -26,7 +26,7 @@ describe('membership changes', () => {
     );
     net.stabilize();
     net.core('1').proposeConfChange(cc(ConfChangeType.AddLearner, '5'));
-    net.settle();
+    net.stabilize();
     assert.deepEqual(net.core('2').status().conf, { voters: ['1', '2', '3'], learners: ['4', '5'] });
   });
 
@@ -113,7 +113,7 @@ describe('membership changes', () => {
     net.heal();
     net.tickAll(2);
     net.core('1').proposeConfChange(cc(ConfChangeType.PromoteLearner, '4'));
-    net.settle();
+    net.stabilize();
     assert.deepEqual(net.core('4').status().conf.voters, ['1', '2', '3', '4']);
   });
 
@@ -122,7 +122,7 @@ describe('membership changes', () => {
     net.elect('1');
     net.cutLink('1', '3');
     net.core('1').proposeConfChange(cc(ConfChangeType.PromoteLearner, '3'));
-    net.settle();
+    net.stabilize();
     assert.deepEqual(net.core('2').status().conf.voters, ['1', '2', '3']);
     assert.deepEqual(net.core('3').status().conf.voters, ['1', '2']);
     net.crash('1');

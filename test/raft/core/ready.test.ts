@@ -92,6 +92,7 @@ describe('the Ready contract and restart', () => {
       hintTerm: 0,
       round: 0,
       transfer: false,
+      noAck: false,
     });
     const withEnt = messageSize({
       type: 'App',
@@ -107,6 +108,7 @@ describe('the Ready contract and restart', () => {
       hintTerm: 0,
       round: 0,
       transfer: false,
+      noAck: false,
     });
     assert.ok(withEnt >= base + 1000);
   });

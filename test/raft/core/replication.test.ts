@@ -213,7 +213,7 @@ describe('replication and flow control', () => {
       send(m);
     };
     net.tick('1');
-    net.settle();
+    net.stabilize();
     assert.ok(sizes.includes(1));
     assert.equal(net.core('2').status().commit, lead.status().lastIndex);
   });

@@ -7,7 +7,7 @@ test('three nodes elect a leader and replicate a proposal', () => {
   net.elect('1');
   assert.equal(net.leader(), '1');
   const idx = net.core('1').propose(enc('a'));
-  net.settle();
+  net.stabilize();
   for (const id of ['1', '2', '3']) {
     assert.equal(net.core(id).status().commit, idx);
     assert.deepEqual(net.appliedData(id), ['a']);

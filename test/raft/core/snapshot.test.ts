@@ -172,7 +172,7 @@ describe('snapshots', () => {
     net.core('1').propose(enc('a'));
     net.stabilize();
     net.core('1').proposeConfChange({ type: 0, node: '4', context: new Uint8Array() });
-    net.settle();
+    net.stabilize();
     for (const id of ['1', '2', '3']) {
       const applied = net.core(id).status().applied;
       net.compact(id, applied);

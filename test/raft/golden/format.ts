@@ -36,7 +36,7 @@ export function fmtMsg(m: Message): string {
   const ctx = m.context ? ` ctx=${new TextDecoder().decode(m.context)}` : '';
   switch (m.type) {
     case 'App':
-      return `${head} prev=${m.logTerm}/${m.index} c${m.commit} ${fmtEntries(m.entries)}`;
+      return `${head} prev=${m.logTerm}/${m.index} c${m.commit} ${fmtEntries(m.entries)}${m.noAck ? ' noack' : ''}`;
     case 'AppResp':
       return m.reject
         ? `${head} reject i=${m.index} hint=${m.hintTerm}/${m.hintIndex}`

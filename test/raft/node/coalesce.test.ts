@@ -47,6 +47,21 @@ describe('coalesceAppends', () => {
     assert.equal(a1.entries.length, 1, 'input message untouched');
   });
 
+  test('a commit-only append merged with entries is acked; two commit-only ones are not', () => {
+    const commitOnly = (prev: number, commit: number) => ({ ...app('2', prev, 2, [], commit), noAck: true });
+    const [withEntries] = coalesceAppends([commitOnly(5, 5), app('2', 5, 2, [6], 5)], 1 << 20);
+    assert.deepEqual(
+      withEntries!.entries.map((e) => e.index),
+      [6],
+    );
+    assert.equal(withEntries!.noAck, false, 'the entries must be acked');
+    const [entriesFirst] = coalesceAppends([app('2', 5, 2, [6], 5), commitOnly(6, 6)], 1 << 20);
+    assert.equal(entriesFirst!.noAck, false);
+    assert.equal(entriesFirst!.commit, 6);
+    const [both] = coalesceAppends([commitOnly(6, 5), commitOnly(6, 6)], 1 << 20);
+    assert.equal(both!.noAck, true);
+  });
+
   test('does not merge across another message to the same peer, a gap, a term change or the byte cap', () => {
     const hb = makeMessage({ type: 'Heartbeat', from: '1', to: '2', term: 2 });
     assert.equal(coalesceAppends([app('2', 4, 1, [5]), hb, app('2', 5, 2, [6])], 1 << 20).length, 3);

@@ -54,6 +54,7 @@ const message: fc.Arbitrary<Message> = fc
     hintTerm: num,
     round: num,
     transfer: fc.boolean(),
+    noAck: fc.boolean(),
     context: fc.option(bytes, { nil: undefined }),
     snapshot: fc.option(snapshot, { nil: undefined }),
   })

@@ -14,33 +14,55 @@ export interface DirtyKey {
  * only gained versions can only have gained garbage, so GC visits these rather
  * than the whole store. Bounded: past `maxKeys` the tracker forgets everything
  * and reports an overflow, and a full pass stands in for it.
+ *
+ * A key GC visited that still holds versions newer than the retention point
+ * (it is being written) is visited again at the next pass, not when a write
+ * made after the visit ages out: a hot key's history is trimmed a pass's worth
+ * at a time instead of a whole retention window's worth at once.
  */
 export class DirtyKeys {
   readonly #keys = new Map<string, DirtyKey>();
+  readonly #revisit = new Map<string, DirtyKey>();
+  #due: DirtyKey[] = [];
   #overflowed = false;
 
   constructor(private readonly maxKeys: number) {}
 
   get size(): number {
-    return this.#keys.size;
+    return this.#keys.size + this.#revisit.size + this.#due.length;
   }
 
   /** Called for every version the state machine writes; commit ts arrive in apply order. */
   note(key: Uint8Array, ts: bigint): void {
     if (this.#overflowed) return;
-    const id = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
-    if (this.#keys.has(id)) return;
-    if (this.#keys.size >= this.maxKeys) {
-      this.#overflowed = true;
-      this.#keys.clear();
-      return;
-    }
+    const id = idOf(key);
+    if (this.#keys.has(id) || this.#revisit.has(id)) return;
+    if (this.#full()) return;
     this.#keys.set(id, { key: key.slice(), ts });
   }
 
-  /** Removes and returns up to `max` keys first written at or before `ts`, oldest first. */
+  /** GC left `key` with versions newer than its retention point: the next pass visits it again. */
+  revisit(key: Uint8Array, ts: bigint): void {
+    if (this.#overflowed) return;
+    const id = idOf(key);
+    this.#keys.delete(id);
+    if (this.#revisit.has(id) || this.#full()) return;
+    this.#revisit.set(id, { key: key.slice(), ts });
+  }
+
+  /** A GC pass starts: the keys to visit again are due in it, ahead of the others. */
+  beginPass(): void {
+    for (const d of this.#revisit.values()) this.#due.push(d);
+    this.#revisit.clear();
+  }
+
+  /**
+   * Removes and returns up to `max` keys: the due ones first, then those first
+   * written at or before `ts`, oldest first.
+   */
   takeUpTo(ts: bigint, max: number): DirtyKey[] {
     const out: DirtyKey[] = [];
+    while (out.length < max && this.#due.length > 0) out.push(this.#due.pop()!);
     for (const [id, d] of this.#keys) {
       if (d.ts > ts || out.length >= max) break;
       this.#keys.delete(id);
@@ -55,6 +77,19 @@ export class DirtyKeys {
     this.#overflowed = false;
     return o;
   }
+
+  #full(): boolean {
+    if (this.size < this.maxKeys) return false;
+    this.#overflowed = true;
+    this.#keys.clear();
+    this.#revisit.clear();
+    this.#due = [];
+    return true;
+  }
+}
+
+function idOf(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
 /**

@@ -72,7 +72,7 @@ const TAKE_KEYS = 256;
 /**
  * A pass over the keys written since GC last visited them, instead of the whole
  * store: only such keys can have gained garbage. A key still being written is
- * noted again at its newest version, so its history keeps being trimmed. Keys
+ * visited again at the next pass, so its history is trimmed every pass. Keys
  * share batches of about `sliceRows` versions, with a turn of the event loop
  * between batches, however long one key's history is.
  */
@@ -81,6 +81,7 @@ export async function collectDirty(o: GcOptions, dirty: DirtyKeys): Promise<numb
   if (retentionTs <= 0n) return 0;
   const nowMs = BigInt(o.nowMs() - EXPIRY_MARGIN_MS);
   const sliceRows = o.sliceRows ?? SLICE_ROWS;
+  dirty.beginPass();
   let removed = 0;
   let batch = o.mvcc.batch();
   let pending = 0;
@@ -113,7 +114,7 @@ export async function collectDirty(o: GcOptions, dirty: DirtyKeys): Promise<numb
         if (budget <= 0) await endSlice();
       } while (resume !== undefined);
       const newest = o.mvcc.newestCommitTs(key);
-      if (newest !== undefined && newest > retentionTs) dirty.note(key, newest);
+      if (newest !== undefined && newest > retentionTs) dirty.revisit(key, newest);
     }
   }
   if (pending > 0) await endSlice();

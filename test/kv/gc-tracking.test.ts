@@ -42,6 +42,35 @@ test('past its bound the tracker forgets everything and reports an overflow once
   assert.deepEqual(names(d.takeUpTo(9n, 10)), ['e']);
 });
 
+test('a key to revisit is due at the next pass, ahead of the others and whatever its age', () => {
+  const d = new DirtyKeys(10);
+  d.note(b('a'), 1n);
+  d.revisit(b('h'), 50n);
+  d.note(b('h'), 60n); // written again: already to be revisited
+  assert.equal(d.size, 2);
+  assert.deepEqual(names(d.takeUpTo(100n, 10)), ['a'], 'not due before the pass starts');
+  d.beginPass();
+  d.revisit(b('x'), 70n); // left by this pass: due at the next one
+  assert.deepEqual(names(d.takeUpTo(0n, 10)), ['h']);
+  assert.deepEqual(names(d.takeUpTo(0n, 10)), []);
+  d.note(b('y'), 80n);
+  d.revisit(b('y'), 80n); // visited after all: no longer tracked as a first write
+  assert.deepEqual(names(d.takeUpTo(100n, 10)), []);
+  d.beginPass();
+  assert.deepEqual(names(d.takeUpTo(0n, 10)).sort(), ['x', 'y']);
+});
+
+test('keys to revisit count against the bound', () => {
+  const d = new DirtyKeys(2);
+  d.revisit(b('a'), 1n);
+  d.note(b('b'), 2n);
+  d.revisit(b('c'), 3n);
+  assert.equal(d.size, 0);
+  assert.equal(d.takeOverflow(), true);
+  d.beginPass();
+  assert.deepEqual(names(d.takeUpTo(9n, 10)), []);
+});
+
 test('read pins report the oldest pinned timestamp until released', () => {
   const pins = new ReadPins();
   assert.equal(pins.oldest(), undefined);

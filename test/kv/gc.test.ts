@@ -155,12 +155,39 @@ test('a dirty-key pass collects the written keys only, and keeps a still-written
   const now = { ts: ts(200_000), nowMs: 200_000n };
   assert.equal(text(mvcc.get(b('hot'), now)?.value), 'h3');
   assert.equal(text(mvcc.get(b('hot'), { ts: ts(150_000), nowMs: 200_000n })?.value), 'h2');
-  // "hot" has a version newer than the retention point: it stays tracked at that version.
+  // "hot" has a version newer than the retention point: the next pass visits it again.
+  assert.deepEqual(dirty.takeUpTo(ts(300_000), 10), [], 'not before the next pass');
+  dirty.beginPass();
   assert.deepEqual(
-    dirty.takeUpTo(ts(300_000), 10).map((d) => [text(d.key), d.ts]),
+    dirty.takeUpTo(0n, 10).map((d) => [text(d.key), d.ts]),
     [['hot', ts(200_000)]],
   );
   await inner.close();
+  cleanupDirs();
+});
+
+test('a key written all the time is trimmed at every pass, not once per retention window', async () => {
+  const mvcc = new Mvcc(tmpLmdb());
+  const dirty = new DirtyKeys(100);
+  let nowMs = 0;
+  const write = async (untilMs: number) => {
+    const batch = mvcc.batch();
+    for (; nowMs < untilMs; nowMs += 10) {
+      batch.put(b('hot'), b(`v${nowMs}`), ts(nowMs));
+      dirty.note(b('hot'), ts(nowMs));
+    }
+    await mvcc.commit(batch, { sync: true });
+  };
+  const pass = () =>
+    collectDirty({ mvcc, lastCommitTs: () => ts(nowMs - 10), nowMs: () => nowMs, retentionMs: 5_000 }, dirty);
+  const removed: number[] = [];
+  for (let second = 1; second <= 12; second++) {
+    await write(second * 1000);
+    removed.push(await pass());
+  }
+  // 100 versions a second: once the window is full, each pass removes the second that left it.
+  assert.deepEqual(removed.slice(6), [100, 100, 100, 100, 100, 100]);
+  assert.equal(text(mvcc.get(b('hot'), { ts: ts(nowMs), nowMs: BigInt(nowMs) })?.value), `v${nowMs - 10}`);
   cleanupDirs();
 });
 

@@ -71,6 +71,11 @@ export class DirtyKeys {
     return out;
   }
 
+  /** Keys were forgotten and tracking is off until takeOverflow (a full pass must cover them). */
+  get overflowed(): boolean {
+    return this.#overflowed;
+  }
+
   /** Whether keys were forgotten since the last call (a full pass must cover them); resets tracking. */
   takeOverflow(): boolean {
     const o = this.#overflowed;

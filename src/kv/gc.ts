@@ -131,14 +131,23 @@ export interface GcLoopOptions extends GcOptions {
    * rewrites and for keys the tracker dropped when it overflowed.
    */
   fullIntervalMs: number;
+  /**
+   * Once the tracker overflowed (it then tracks nothing), a full pass runs as
+   * soon as this long passed since the last one, rather than after
+   * `fullIntervalMs` (default 30 s).
+   */
+  overflowFullIntervalMs?: number;
   onError: (e: unknown) => void;
   /** Told of each finished pass and what it removed. */
   onPass?: (kind: 'dirty' | 'full', removed: number) => void;
 }
 
+const OVERFLOW_FULL_INTERVAL_MS = 30_000;
+
 /**
  * Runs a GC pass every `intervalMs`, never two at once: over the dirty keys, or
- * over the whole store once `fullIntervalMs` passed since the last full pass.
+ * over the whole store once `fullIntervalMs` passed since the last full pass
+ * (or `overflowFullIntervalMs`, when the tracker overflowed and tracks nothing).
  * Returns the stop function.
  */
 export function startGcLoop(o: GcLoopOptions): () => Promise<void> {
@@ -149,7 +158,11 @@ export function startGcLoop(o: GcLoopOptions): () => Promise<void> {
   const timer = setInterval(() => {
     if (running !== undefined) return;
     const dirty = o.dirty;
-    const full = dirty === undefined || o.nowMs() - lastFullMs >= o.fullIntervalMs;
+    const sinceFullMs = o.nowMs() - lastFullMs;
+    const full =
+      dirty === undefined ||
+      sinceFullMs >= o.fullIntervalMs ||
+      (dirty.overflowed && sinceFullMs >= (o.overflowFullIntervalMs ?? OVERFLOW_FULL_INTERVAL_MS));
     if (full) {
       lastFullMs = o.nowMs();
       // Tracking restarts now; what it dropped before is older than this pass.

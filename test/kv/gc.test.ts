@@ -8,6 +8,14 @@ import { cleanupDirs, tmpLmdb } from './fsm-helpers.ts';
 
 const b = (s: string) => new TextEncoder().encode(s);
 const ts = (ms: number) => BigInt(ms) << 16n;
+/** Polls `ok` every 5 ms; fails after 5 s. */
+async function within(ok: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!ok()) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within 5 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : new TextDecoder().decode(v));
 
 test('GC removes versions behind the retention point and keeps what reads see', async () => {
@@ -287,6 +295,47 @@ test('the GC loop runs dirty-key passes, a full pass once its interval passed, a
   const after = passes.length;
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(passes.length, after, 'no pass runs once stopped');
+  await engine.close();
+  cleanupDirs();
+});
+
+test('after the tracker overflowed, the GC loop runs a full pass early, once its shorter interval passed', async () => {
+  const engine = tmpLmdb();
+  const mvcc = new Mvcc(engine);
+  const batch = mvcc.batch();
+  batch.put(b('k'), b('v1'), ts(1000));
+  batch.put(b('k'), b('v2'), ts(2000));
+  await mvcc.commit(batch, { sync: true });
+  const dirty = new DirtyKeys(1);
+  dirty.note(b('a'), ts(1000));
+  dirty.note(b('k'), ts(1000)); // over the bound: tracking stops
+  let now = 100_000;
+  const passes: string[] = [];
+  const stop = startGcLoop({
+    mvcc,
+    lastCommitTs: () => ts(100_000),
+    nowMs: () => now,
+    retentionMs: 1000,
+    intervalMs: 5,
+    fullIntervalMs: 300_000,
+    overflowFullIntervalMs: 30_000,
+    dirty,
+    onPass: (kind) => passes.push(kind),
+    onError: (e) => assert.fail(String(e)),
+  });
+  try {
+    await within(() => passes.length >= 2, 'two passes');
+    assert.deepEqual(passes.slice(0, 2), ['dirty', 'dirty'], 'not before the shorter interval');
+    now += 30_000;
+    await within(() => passes.includes('full'), 'an early full pass');
+    assert.equal(dirty.overflowed, false, 'tracking restarts with the full pass');
+    const fulls = passes.filter((k) => k === 'full').length;
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(passes.filter((k) => k === 'full').length, fulls, 'no overflow, no early full pass');
+  } finally {
+    await stop();
+  }
+  assert.equal(text(mvcc.get(b('k'), { ts: ts(1500), nowMs: 100_000n })?.value), undefined, 'v1 collected');
   await engine.close();
   cleanupDirs();
 });

@@ -259,13 +259,19 @@ test('GC keeps what a pinned read timestamp sees, however short the retention', 
   cleanupDirs();
 });
 
-test('the GC loop runs dirty-key passes, a full pass once its interval passed, and reports each', async () => {
+/** A store where key k has v1 at 1 s and v2 at 2 s (v1 is garbage once retention passes 2 s). */
+async function twoVersionsOfK() {
   const engine = tmpLmdb();
   const mvcc = new Mvcc(engine);
   const batch = mvcc.batch();
   batch.put(b('k'), b('v1'), ts(1000));
   batch.put(b('k'), b('v2'), ts(2000));
   await mvcc.commit(batch, { sync: true });
+  return { engine, mvcc };
+}
+
+test('the GC loop runs dirty-key passes, a full pass once its interval passed, and reports each', async () => {
+  const { engine, mvcc } = await twoVersionsOfK();
   const dirty = new DirtyKeys(10);
   dirty.note(b('k'), ts(1000));
   let now = 100_000;
@@ -300,12 +306,7 @@ test('the GC loop runs dirty-key passes, a full pass once its interval passed, a
 });
 
 test('after the tracker overflowed, the GC loop runs a full pass early, once its shorter interval passed', async () => {
-  const engine = tmpLmdb();
-  const mvcc = new Mvcc(engine);
-  const batch = mvcc.batch();
-  batch.put(b('k'), b('v1'), ts(1000));
-  batch.put(b('k'), b('v2'), ts(2000));
-  await mvcc.commit(batch, { sync: true });
+  const { engine, mvcc } = await twoVersionsOfK();
   const dirty = new DirtyKeys(1);
   dirty.note(b('a'), ts(1000));
   dirty.note(b('k'), ts(1000)); // over the bound: tracking stops

@@ -315,20 +315,18 @@ export class Coordinator {
   private async submit(req: Request): Promise<RequestResult> {
     const priorAt: bigint[] = [];
     for (let tries = 0; ; tries++) {
-      const item: Queued = {
-        req: priorAt.length === 0 ? req : { ...req, priorAt: [...priorAt] },
-        waiter: { resolve: () => {}, reject: () => {} },
-      };
+      const attempt = priorAt.length === 0 ? req : { ...req, priorAt: [...priorAt] };
+      let item: Queued | undefined;
       try {
         return await new Promise<RequestResult>((resolve, reject) => {
-          item.waiter = { resolve, reject };
+          item = { req: attempt, waiter: { resolve, reject } };
           this.queue.push(item);
           this.scheduleFlush();
         });
       } catch (e) {
         const unknown = e instanceof SealError && (e.code === Err.NotLeader || e.code === Err.ProposalFailed);
         if (!unknown || tries >= 3 || !this.o.node.readyToLead()) throw e;
-        const at = await item.appendedAt;
+        const at = await item?.appendedAt;
         if (at !== undefined) priorAt.push(at);
       }
     }

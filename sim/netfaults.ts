@@ -54,9 +54,15 @@ export class NetChaos<P> {
     this.sched.after(this.plan.everyMs, 'chaos.tick', () => this.tick());
   }
 
-  /** Heal whatever is active and inject nothing more (for a liveness phase). */
+  /**
+   * Heal whatever is active and inject nothing more (for a liveness phase). Random loss
+   * and duplication end too: liveness is required only once faults stopped (I21), and a
+   * lossy tail can starve a retry that runs rarely (a snapshot send, every 2E) by bad
+   * luck alone. Delays stay: they are latency, not faults.
+   */
   stop(): void {
     this.stopped = true;
+    this.net.setRates({ ...this.plan.rates, dropP: 0, duplicateP: 0 });
     if (this.active) this.net.heal();
     for (const n of this.net.nodes) if (this.net.isClogged(n)) this.net.unclog(n);
     this.active = false;

@@ -164,4 +164,24 @@ describe('sim network', () => {
     cut.stop();
     assert.ok([1, 2, 3].every((a) => [1, 2, 3].every((b) => !s.net.isBlocked(a, b))));
   });
+
+  test('stopping chaos ends random loss and duplication but keeps delays', () => {
+    const s = setup({ dropP: 1, duplicateP: 0, minDelayMs: 7, maxDelayMs: 7 });
+    const plan = {
+      ...drawNetFaultPlan(new Prng(4)),
+      rates: { dropP: 1, duplicateP: 1, minDelayMs: 7, maxDelayMs: 7 },
+    };
+    const chaos = new NetChaos(s.sched, s.net, new Prng(4), { ...plan, kinds: [] }, [1, 2, 3]);
+    chaos.start();
+    s.net.send(1, 2, 'lost');
+    s.sched.run(20);
+    assert.deepEqual(payloads(s.got), []);
+    chaos.stop();
+    const sentAt = s.sched.nowMs;
+    for (let i = 0; i < 20; i++) s.net.send(1, 2, `m${i}`);
+    s.sched.run(40);
+    assert.equal(s.got.length, 20);
+    assert.ok(s.got.every((g) => g.at === sentAt + 7));
+    assert.equal(s.net.stats.duplicated, 0);
+  });
 });

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type ClusterSpec, type LaunchedNode, startNode, waitForLeader } from '../src/server/launcher.ts';
 import { exitWatch, freeBasePort, freePort, stopProc, waitForPong } from './cluster.ts';
 import type { BenchRow, BenchSuite } from './harness.ts';
@@ -11,6 +12,11 @@ import { type RedisBenchResult, runRedisBenchmark } from './redis-benchmark.ts';
 // against a 3-node sealkv cluster on loopback, in the same invocation so both
 // see the same machine load. Followers forward to the leader; one run against a
 // follower shows what that hop costs.
+//
+// Two more references, for reading the ratios rather than for the target: a
+// Node server that parses each command and sends a canned reply (the floor of
+// any Node server here), and sealkv as a single node (everything but
+// replication).
 
 const CLIENTS = 50;
 const PIPELINES = [1, 16];
@@ -20,7 +26,9 @@ function exitedOf(proc: ChildProcess): Promise<number | string> {
   return new Promise((res) => proc.once('exit', (code, sig) => res(code ?? sig ?? -1)));
 }
 
-type Label = 'redis-server' | 'sealkv leader' | 'sealkv follower';
+type Label = 'redis-server' | 'node floor' | 'sealkv 1-node' | 'sealkv leader' | 'sealkv follower';
+/** The rows the issue's target applies to. */
+const TARGETED: readonly Label[] = ['sealkv leader', 'sealkv follower'];
 interface Measured {
   label: Label;
   pipeline: number;
@@ -57,26 +65,59 @@ async function benchRedisServer(dir: string, n: number, timeoutMs: number): Prom
     await waitForPong(port, 10_000, () =>
       proc.exitCode !== null ? `redis-server exited ${proc.exitCode}: ${log}` : undefined,
     );
-    const out: Measured[] = [];
-    for (const pipeline of PIPELINES) {
-      const results = await runRedisBenchmark({
-        port,
-        tests: ['set', 'get'],
-        requests: n,
-        clients: CLIENTS,
-        pipeline,
-        timeoutMs,
-      });
-      out.push({ label: 'redis-server', pipeline, results });
-    }
-    return out;
+    return await eachPipeline('redis-server', port, n, timeoutMs);
   } finally {
     await stopProc(proc, exited);
   }
 }
 
-async function benchSealkv(dir: string, n: number, timeoutMs: number): Promise<Measured[]> {
-  const spec: ClusterSpec = { nodes: 3, dir: join(dir, 'sealkv'), basePort: await freeBasePort(3) };
+async function eachPipeline(
+  label: Label,
+  port: number,
+  n: number,
+  timeoutMs: number,
+  during: <T>(p: Promise<T>) => Promise<T> = (p) => p,
+): Promise<Measured[]> {
+  const out: Measured[] = [];
+  for (const pipeline of PIPELINES) {
+    const results = await during(
+      runRedisBenchmark({ port, tests: ['set', 'get'], requests: n, clients: CLIENTS, pipeline, timeoutMs }),
+    );
+    out.push({ label, pipeline, results });
+  }
+  return out;
+}
+
+const FLOOR_SERVER = join(dirname(fileURLToPath(import.meta.url)), 'node-floor-server.ts');
+
+async function benchNodeFloor(n: number, timeoutMs: number): Promise<Measured[]> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ['--import', 'tsx', FLOOR_SERVER, String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  proc.stderr?.on('data', (d: Buffer) => {
+    log = (log + d.toString()).slice(-20_000);
+  });
+  proc.stdout?.resume();
+  const exited = exitedOf(proc);
+  try {
+    await waitForPong(port, 30_000, () =>
+      proc.exitCode !== null ? `the node floor server exited ${proc.exitCode}: ${log}` : undefined,
+    );
+    return await eachPipeline('node floor', port, n, timeoutMs);
+  } finally {
+    await stopProc(proc, exited);
+  }
+}
+
+/** A sealkv cluster of `size` nodes: the leader at each depth, and (with followers) one follower at P16. */
+async function benchSealkv(dir: string, size: number, n: number, timeoutMs: number): Promise<Measured[]> {
+  const spec: ClusterSpec = {
+    nodes: size,
+    dir: join(dir, `sealkv-${size}`),
+    basePort: await freeBasePort(size),
+  };
   const nodes: LaunchedNode[] = [];
   try {
     for (let i = 0; i < spec.nodes; i++) nodes.push(startNode(spec, i));
@@ -86,14 +127,12 @@ async function benchSealkv(dir: string, n: number, timeoutMs: number): Promise<M
 
     const leaderId = await during(waitForLeader(nodes, 60_000));
     const leader = nodes.find((x) => x.id === leaderId);
+    if (leader === undefined) throw new Error(`leader ${leaderId} is not in the plan`);
     const follower = nodes.find((x) => x.id !== leaderId);
-    if (leader === undefined || follower === undefined)
-      throw new Error(`leader ${leaderId} is not in the plan`);
     const portOf = (addr: string) => Number(addr.split(':')[1]);
     const leaderPort = portOf(leader.redis);
-    const followerPort = portOf(follower.redis);
     await during(waitForPong(leaderPort, 10_000, () => undefined));
-    await during(waitForPong(followerPort, 10_000, () => undefined));
+    if (follower !== undefined) await during(waitForPong(portOf(follower.redis), 10_000, () => undefined));
 
     // Warm-up: JIT, connection setup, the first WAL segment and batch sizes.
     await during(
@@ -107,23 +146,17 @@ async function benchSealkv(dir: string, n: number, timeoutMs: number): Promise<M
       }),
     );
 
-    const out: Measured[] = [];
-    for (const pipeline of PIPELINES) {
-      const results = await during(
-        runRedisBenchmark({
-          port: leaderPort,
-          tests: ['set', 'get'],
-          requests: n,
-          clients: CLIENTS,
-          pipeline,
-          timeoutMs,
-        }),
-      );
-      out.push({ label: 'sealkv leader', pipeline, results });
-    }
+    const out = await eachPipeline(
+      size === 1 ? 'sealkv 1-node' : 'sealkv leader',
+      leaderPort,
+      n,
+      timeoutMs,
+      during,
+    );
+    if (follower === undefined) return out;
     const viaFollower = await during(
       runRedisBenchmark({
-        port: followerPort,
+        port: portOf(follower.redis),
         tests: ['set', 'get'],
         requests: n,
         clients: CLIENTS,
@@ -148,15 +181,15 @@ function toRows(measured: Measured[]): BenchRow[] {
     for (const r of m.results) {
       const name = `${m.label} ${r.test} P${m.pipeline}`;
       const ref = reference(r.test, m.pipeline);
-      const isSealkv = m.label !== 'redis-server';
       rows.push({
         suite: 'redis',
         name,
         value: r.rps,
         unit: 'ops/s',
-        ...(isSealkv && ref !== undefined
-          ? { ratio: r.rps / ref.rps, ratioTo: `redis-server ${r.test} P${m.pipeline}`, target: TARGET }
+        ...(m.label !== 'redis-server' && ref !== undefined
+          ? { ratio: r.rps / ref.rps, ratioTo: `redis-server ${r.test} P${m.pipeline}` }
           : {}),
+        ...(TARGETED.includes(m.label) ? { target: TARGET } : {}),
       });
       rows.push({ suite: 'redis', name: `${name} p50`, value: r.p50Ms, unit: 'ms' });
       rows.push({ suite: 'redis', name: `${name} p99`, value: r.p99Ms, unit: 'ms' });
@@ -173,7 +206,9 @@ const suite: BenchSuite = {
     const timeoutMs = 60_000 + n * 2;
     const measured = [
       ...(await benchRedisServer(tmpDir, n, timeoutMs)),
-      ...(await benchSealkv(tmpDir, n, timeoutMs)),
+      ...(await benchNodeFloor(n, timeoutMs)),
+      ...(await benchSealkv(tmpDir, 3, n, timeoutMs)),
+      ...(await benchSealkv(tmpDir, 1, n, timeoutMs)),
     ];
     return toRows(measured);
   },

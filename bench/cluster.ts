@@ -1,50 +1,8 @@
 // Process plumbing shared by the suites that run real `sealkv server`
-// clusters: free ports, readiness, exit watching and shutdown.
+// clusters: readiness, exit watching and shutdown (free ports: launcher.ts).
 import type { ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
-import { type ClusterSpec, type LaunchedNode, nodePlan } from '../src/server/launcher.ts';
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A base port whose Redis, raft and admin ranges (see nodePlan) are all free right now. */
-export async function freeBasePort(nodes: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // Below Linux's ephemeral range (32768+), so a client socket opened between
-    // this check and the node's listen() cannot take one of the ports.
-    const base = 10_000 + Math.floor(Math.random() * 20_000);
-    const spec: ClusterSpec = { nodes, dir: '', basePort: base };
-    const ports = nodePlan(spec).flatMap((n) =>
-      [n.redis, n.raft, n.admin, n.metrics].map((a) => Number(a.split(':')[1])),
-    );
-    let ok = true;
-    for (const p of ports) {
-      if (!(await portFree(p))) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) return base;
-  }
-  throw new Error('no free port range for the sealkv cluster');
-}
+import { createConnection } from 'node:net';
+import type { LaunchedNode } from '../src/server/launcher.ts';
 
 /** Resolves once the server answers PING with +PONG; rejects after `timeoutMs`. */
 export async function waitForPong(

@@ -1,7 +1,13 @@
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { type ClusterSpec, type LaunchedNode, startNode, waitForLeader } from '../src/server/launcher.ts';
-import { exitWatch, freeBasePort, stopProc, waitForPong } from './cluster.ts';
+import {
+  type ClusterSpec,
+  freeBasePort,
+  type LaunchedNode,
+  startNode,
+  waitForLeader,
+} from '../src/server/launcher.ts';
+import { exitWatch, stopProc, waitForPong } from './cluster.ts';
 import type { BenchRow, BenchSuite } from './harness.ts';
 import { runRedisBenchmark } from './redis-benchmark.ts';
 

@@ -2,8 +2,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ClusterSpec, type LaunchedNode, startNode, waitForLeader } from '../src/server/launcher.ts';
-import { exitWatch, freeBasePort, freePort, stopProc, waitForPong } from './cluster.ts';
+import {
+  type ClusterSpec,
+  freeBasePort,
+  freePort,
+  type LaunchedNode,
+  startNode,
+  waitForLeader,
+} from '../src/server/launcher.ts';
+import { exitWatch, stopProc, waitForPong } from './cluster.ts';
 import type { BenchRow, BenchSuite } from './harness.ts';
 import { type RedisBenchResult, runRedisBenchmark } from './redis-benchmark.ts';
 

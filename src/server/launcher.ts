@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterAdminClient } from '../admin/client.ts';
@@ -47,6 +48,52 @@ export function peersFlag(spec: ClusterSpec): string {
   return nodePlan(spec)
     .map((n) => `${n.id}=${n.raft}@${n.admin}`)
     .join(',');
+}
+
+/** Whether 127.0.0.1:`port` can be listened on right now. */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A port the OS just handed out for listening on 127.0.0.1 (free right now). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A base port for `nodes` nodes whose every port in the plan (Redis, raft, admin, metrics)
+ * is free right now. The ranges stay below Linux's ephemeral range (32768 and up): an
+ * outgoing connection of a concurrent process, which takes an ephemeral port, can then
+ * never occupy one of them between this check and the node's listen().
+ */
+export async function freeBasePort(nodes: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 10_000 + Math.floor(Math.random() * 20_000);
+    const ports = nodePlan({ nodes, dir: '', basePort: base }).flatMap((n) =>
+      [n.redis, n.raft, n.admin, n.metrics].map((a) => Number(a.split(':')[1])),
+    );
+    let ok = true;
+    for (const p of ports) {
+      if (!(await portFree(p))) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return base;
+  }
+  throw new Error(`no free port range for a ${nodes}-node sealkv cluster below 32768`);
 }
 
 /** Starts one `sealkv server` child process for node `index` of the plan. */

@@ -1,29 +1,18 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { type ClusterSpec, type LaunchedNode, startNode, waitForLeader } from '../../src/server/launcher.ts';
+import {
+  type ClusterSpec,
+  freeBasePort,
+  type LaunchedNode,
+  startNode,
+  waitForLeader,
+} from '../../src/server/launcher.ts';
 
 // Three real `sealkv server` processes on loopback, driven by ioredis.
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-async function freeBase(): Promise<number> {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const ports = [0, 1, 2].flatMap((i) => [base + i, base + 100 + i, base + 200 + i, base + 300 + i]);
-    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
-  }
-}
 
 let spec: ClusterSpec;
 let nodes: LaunchedNode[] = [];
@@ -61,7 +50,7 @@ async function retrying<T>(fn: () => Promise<T>, ms = 15000): Promise<T> {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sealkv-cluster-'));
-  spec = { nodes: 3, dir, basePort: await freeBase() };
+  spec = { nodes: 3, dir, basePort: await freeBasePort(3) };
   nodes = [0, 1, 2].map((i) => startNode(spec, i));
   await waitForLeader(nodes);
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { ClusterAdminClient } from '../../src/admin/client.ts';
-import { waitForLeader } from '../../src/server/launcher.ts';
+import { freeBasePort, nodePlan, waitForLeader } from '../../src/server/launcher.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'sealkv');
 
@@ -30,9 +30,9 @@ async function eventually<T>(fn: () => Promise<T>, ms = 15000): Promise<T> {
 
 test('--join adds a node as a learner; promote makes it a voter that serves clients', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sealkv-join-'));
-  const base = 40000 + Math.floor(Math.random() * 10000);
-  const a = { raft: `127.0.0.1:${base}`, admin: `127.0.0.1:${base + 1}`, redis: base + 2 };
-  const b = { raft: `127.0.0.1:${base + 10}`, admin: `127.0.0.1:${base + 11}`, redis: base + 12 };
+  const [pa, pb] = nodePlan({ nodes: 2, dir, basePort: await freeBasePort(2) });
+  const a = { raft: pa!.raft, admin: pa!.admin, redis: Number(pa!.redis.split(':')[1]) };
+  const b = { raft: pb!.raft, admin: pb!.admin, redis: Number(pb!.redis.split(':')[1]) };
   const n1 = server([
     '--id',
     'n1',

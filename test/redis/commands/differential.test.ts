@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import type { Reply } from '../../../src/redis/commands/types.ts';
-import { type LaunchedNode, startNode, waitForLeader } from '../../../src/server/launcher.ts';
+import { freeBasePort, type LaunchedNode, startNode, waitForLeader } from '../../../src/server/launcher.ts';
 import { MemoryKeyspace } from '../../helpers/memory-keyspace.ts';
 import { type RedisServer, startRedisServer } from '../../helpers/redis-server.ts';
 import { openSingleNode } from '../../helpers/single-node.ts';
@@ -90,10 +90,18 @@ let cluster: { nodes: LaunchedNode[]; follower: Redis; dir: string } | undefined
 async function clusterTarget(): Promise<{ nodes: LaunchedNode[]; follower: Redis; dir: string }> {
   if (cluster !== undefined) return cluster;
   const dir = mkdtempSync(join(tmpdir(), 'sealkv-diff-'));
-  const base = 30000 + Math.floor(Math.random() * 20000);
-  const spec = { nodes: 3, dir, basePort: base };
+  const spec = { nodes: 3, dir, basePort: await freeBasePort(3) };
   const nodes = [0, 1, 2].map((i) => startNode(spec, i));
-  const leader = await waitForLeader(nodes);
+  let leader: string;
+  try {
+    leader = await waitForLeader(nodes);
+  } catch (e) {
+    // Nodes left running would keep this file's process alive after its tests end.
+    for (const n of nodes) n.proc.kill('SIGKILL');
+    await Promise.all(nodes.map((n) => n.exited));
+    const logs = nodes.map((n) => `${n.id}: ${n.stderr().slice(-800)}`).join('\n');
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\n${logs}`);
+  }
   const f = nodes.find((n) => n.id !== leader)!;
   const follower = new Redis({
     host: '127.0.0.1',

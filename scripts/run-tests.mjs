@@ -30,9 +30,43 @@ if (selected.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+// A test that hangs fails on its own after this long, under its own name.
+const testTimeoutMs = Number(process.env.TEST_TIMEOUT_MS ?? 300_000);
+// The whole run takes a few minutes. A process that outlives its tests (a server
+// child nobody stopped) would otherwise hold the run open until CI's own limit.
+const runLimitMin = Number(process.env.TEST_RUN_LIMIT_MIN ?? 25);
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...selected],
-  { stdio: 'inherit' },
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    `--test-timeout=${testTimeoutMs}`,
+    ...selected,
+  ],
+  { stdio: 'inherit', detached: true },
 );
-child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
+const watchdog = setTimeout(() => {
+  console.error(
+    `test run still going after ${runLimitMin} minutes: killing it (a hung test file or a leaked child process)`,
+  );
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
+}, runLimitMin * 60_000);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      child.kill(sig);
+    }
+  });
+}
+child.on('exit', (code, signal) => {
+  clearTimeout(watchdog);
+  process.exit(signal ? 1 : (code ?? 1));
+});

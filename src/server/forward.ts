@@ -6,22 +6,34 @@ import { encodeCommand, RespProtocolError, RespReplyParser } from '../redis/resp
 import { Err } from '../util/codes.ts';
 import { sealError } from '../util/errors.ts';
 
+interface PendingBatch {
+  readonly expected: number;
+  readonly replies: Reply[];
+  resolve(replies: Reply[]): void;
+  reject(e: unknown): void;
+}
+
 /**
  * A RESP connection from a follower to the leader's Redis listener. Commands
  * are pipelined; replies come back in order and are matched FIFO.
  */
 export class Upstream {
   private socket: Socket | undefined;
-  private readonly parser = new RespReplyParser();
-  private waiting: { resolve(r: Reply): void; reject(e: unknown): void }[] = [];
+  private parser = new RespReplyParser();
+  /** Sent batches awaiting replies, oldest first; replies fill `waiting[head]` in order. */
+  private waiting: (PendingBatch | undefined)[] = [];
+  private head = 0;
 
   constructor(readonly addr: { host: string; port: number }) {}
 
   private open(): Socket {
     if (this.socket !== undefined && !this.socket.destroyed) return this.socket;
     const s = connect(this.addr.port, this.addr.host);
+    // Bytes half-read from an earlier connection belong to no reply on this one.
+    this.parser = new RespReplyParser();
     s.setNoDelay(true);
     s.on('data', (chunk: Buffer) => {
+      if (this.socket !== s) return;
       this.parser.feed(chunk);
       for (let r = this.parser.next(); r !== undefined; r = this.parser.next()) {
         if (r instanceof RespProtocolError) {
@@ -29,33 +41,55 @@ export class Upstream {
           s.destroy();
           return;
         }
-        this.waiting.shift()?.resolve(r);
+        this.deliver(r);
       }
     });
-    const fail = (e: unknown) => this.failAll(e);
+    // A socket given up on (error, then a new one opened for the next send) still
+    // emits close later: it must not fail the batches waiting on its successor.
+    const fail = (e: unknown) => {
+      if (this.socket === s) this.failAll(e);
+    };
     s.on('error', fail);
     s.on('close', () => fail(sealError(Err.NotLeader, 'connection to the leader closed')));
     this.socket = s;
     return s;
   }
 
+  /** A reply the leader sent for the oldest unanswered command (replies come in order). */
+  private deliver(r: Reply): void {
+    const b = this.waiting[this.head];
+    if (b === undefined) return;
+    b.replies.push(r);
+    if (b.replies.length < b.expected) return;
+    this.waiting[this.head] = undefined;
+    this.head++;
+    if (this.head === this.waiting.length) {
+      this.waiting = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.head);
+      this.head = 0;
+    }
+    b.resolve(b.replies);
+  }
+
   private failAll(e: unknown): void {
-    const ws = this.waiting;
+    const ws = this.waiting.slice(this.head);
     this.waiting = [];
-    for (const w of ws) w.reject(e);
+    this.head = 0;
+    for (const w of ws) w?.reject(e);
     this.socket = undefined;
   }
 
+  /** Sends commands pipelined; resolves with their replies in order once the last one arrived. */
   send(cmds: (Buffer | string)[][]): Promise<Reply[]> {
+    if (cmds.length === 0) return Promise.resolve([]);
     const s = this.open();
-    const out = cmds.map(
-      () =>
-        new Promise<Reply>((resolve, reject) => {
-          this.waiting.push({ resolve, reject });
-        }),
-    );
-    s.write(Buffer.concat(cmds.map((c) => encodeCommand(c))));
-    return Promise.all(out);
+    const done = new Promise<Reply[]>((resolve, reject) => {
+      this.waiting.push({ expected: cmds.length, replies: [], resolve, reject });
+    });
+    s.write(cmds.length === 1 ? encodeCommand(cmds[0]!) : Buffer.concat(cmds.map((c) => encodeCommand(c))));
+    return done;
   }
 
   close(): void {

@@ -5,6 +5,7 @@ import { encodeForwardedTxn, READTS_CMD } from '../redis/forwarding.ts';
 import { encodeCommand, RespProtocolError, RespReplyParser } from '../redis/resp/index.ts';
 import { Err } from '../util/codes.ts';
 import { sealError } from '../util/errors.ts';
+import { Fifo } from '../util/fifo.ts';
 
 interface PendingBatch {
   readonly expected: number;
@@ -20,9 +21,8 @@ interface PendingBatch {
 export class Upstream {
   private socket: Socket | undefined;
   private parser = new RespReplyParser();
-  /** Sent batches awaiting replies, oldest first; replies fill `waiting[head]` in order. */
-  private waiting: (PendingBatch | undefined)[] = [];
-  private head = 0;
+  /** Sent batches awaiting replies, oldest first; replies fill the front one in order. */
+  private readonly waiting = new Fifo<PendingBatch>();
 
   constructor(readonly addr: { host: string; port: number }) {}
 
@@ -57,27 +57,16 @@ export class Upstream {
 
   /** A reply the leader sent for the oldest unanswered command (replies come in order). */
   private deliver(r: Reply): void {
-    const b = this.waiting[this.head];
+    const b = this.waiting.at(0);
     if (b === undefined) return;
     b.replies.push(r);
     if (b.replies.length < b.expected) return;
-    this.waiting[this.head] = undefined;
-    this.head++;
-    if (this.head === this.waiting.length) {
-      this.waiting = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.waiting.length) {
-      this.waiting = this.waiting.slice(this.head);
-      this.head = 0;
-    }
+    this.waiting.take(1);
     b.resolve(b.replies);
   }
 
   private failAll(e: unknown): void {
-    const ws = this.waiting.slice(this.head);
-    this.waiting = [];
-    this.head = 0;
-    for (const w of ws) w?.reject(e);
+    for (const w of this.waiting.clear()) w.reject(e);
     this.socket = undefined;
   }
 

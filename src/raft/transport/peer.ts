@@ -7,13 +7,13 @@
  * stop writing until 'drain', so at most one batch sits in the socket's buffer.
  */
 import { connect, type Socket } from 'node:net';
+import { Fifo } from '../../util/fifo.ts';
 import { encodeFrame, FRAME_HEADER_BYTES, FrameKind, writeFrame } from './frame.ts';
 import { backoffDelay, type PeerAddr, type PeerStats, type ResolvedOptions } from './options.ts';
 import { encodeHello } from './wire.ts';
 
 export class PeerLink {
-  private queue: Uint8Array[] = [];
-  private head = 0;
+  private readonly queue = new Fifo<Uint8Array>();
   private queuedBytes = 0;
   private socket: Socket | null = null;
   private connected = false;
@@ -38,7 +38,7 @@ export class PeerLink {
 
   /** Queues one message; returns false (and counts a drop) when it cannot be queued. */
   enqueue(payload: Uint8Array): boolean {
-    const count = this.queue.length - this.head;
+    const count = this.queue.length;
     if (
       this.stopped ||
       payload.length > this.o.maxFrameBytes ||
@@ -65,7 +65,7 @@ export class PeerLink {
     return {
       sent: this.sent,
       dropped: this.dropped,
-      queuedMessages: this.queue.length - this.head,
+      queuedMessages: this.queue.length,
       queuedBytes: this.queuedBytes,
       connected: this.connected,
       failures: this.failures,
@@ -78,9 +78,8 @@ export class PeerLink {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    this.dropped += this.queue.length - this.head;
-    this.queue = [];
-    this.head = 0;
+    this.dropped += this.queue.length;
+    this.queue.clear();
     this.queuedBytes = 0;
     this.socket?.destroy();
     this.socket = null;
@@ -144,7 +143,7 @@ export class PeerLink {
   }
 
   private flush(): void {
-    while (this.connected && !this.blocked && this.head < this.queue.length) {
+    while (this.connected && !this.blocked && this.queue.length > 0) {
       const batch = this.takeBatch();
       if (!this.socket!.write(batch)) this.blocked = true;
     }
@@ -152,31 +151,22 @@ export class PeerLink {
 
   /** Dequeues up to maxBatchBytes of messages (at least one) encoded as consecutive frames. */
   private takeBatch(): Uint8Array {
-    let end = this.head;
+    let count = 0;
     let size = 0;
-    while (end < this.queue.length) {
-      const next = FRAME_HEADER_BYTES + this.queue[end]!.length;
-      if (end > this.head && size + next > this.o.maxBatchBytes) break;
+    for (let p = this.queue.at(0); p !== undefined; p = this.queue.at(count)) {
+      const next = FRAME_HEADER_BYTES + p.length;
+      if (count > 0 && size + next > this.o.maxBatchBytes) break;
       size += next;
-      end += 1;
+      count += 1;
     }
     const out = Buffer.allocUnsafe(size);
     let off = 0;
-    for (let i = this.head; i < end; i++) {
-      const p = this.queue[i]!;
+    for (const p of this.queue.take(count)) {
       writeFrame(out, off, FrameKind.Message, p);
       off += FRAME_HEADER_BYTES + p.length;
       this.queuedBytes -= p.length;
     }
-    this.sent += end - this.head;
-    this.head = end;
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
+    this.sent += count;
     return out;
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { collectDirty, collectGarbage, startGcLoop } from '../../src/kv/gc.ts';
+import { collectDirty, collectGarbage, type GcLoopOptions, startGcLoop } from '../../src/kv/gc.ts';
 import { DirtyKeys, ReadPins } from '../../src/kv/gc-tracking.ts';
 import { Mvcc } from '../../src/storage/index.ts';
 import { countingRanges } from '../storage/counting-engine.ts';
@@ -270,22 +270,32 @@ async function twoVersionsOfK() {
   return { engine, mvcc };
 }
 
+/** startGcLoop over `mvcc` with the last commit at 100 s and a 1 s retention; `o` sets the rest. */
+function gcLoop(
+  mvcc: Mvcc,
+  o: Omit<GcLoopOptions, 'mvcc' | 'lastCommitTs' | 'retentionMs' | 'onError'>,
+): () => Promise<void> {
+  return startGcLoop({
+    mvcc,
+    lastCommitTs: () => ts(100_000),
+    retentionMs: 1000,
+    onError: (e) => assert.fail(String(e)),
+    ...o,
+  });
+}
+
 test('the GC loop runs dirty-key passes, a full pass once its interval passed, and reports each', async () => {
   const { engine, mvcc } = await twoVersionsOfK();
   const dirty = new DirtyKeys(10);
   dirty.note(b('k'), ts(1000));
   let now = 100_000;
   const passes: [string, number][] = [];
-  const stop = startGcLoop({
-    mvcc,
-    lastCommitTs: () => ts(100_000),
+  const stop = gcLoop(mvcc, {
     nowMs: () => now,
-    retentionMs: 1000,
     intervalMs: 5,
     fullIntervalMs: 60_000,
     dirty,
     onPass: (kind, removed) => passes.push([kind, removed]),
-    onError: (e) => assert.fail(String(e)),
   });
   try {
     while (passes.length < 2) await new Promise((r) => setTimeout(r, 5));
@@ -312,17 +322,13 @@ test('after the tracker overflowed, the GC loop runs a full pass early, once its
   dirty.note(b('k'), ts(1000)); // over the bound: tracking stops
   let now = 100_000;
   const passes: string[] = [];
-  const stop = startGcLoop({
-    mvcc,
-    lastCommitTs: () => ts(100_000),
+  const stop = gcLoop(mvcc, {
     nowMs: () => now,
-    retentionMs: 1000,
     intervalMs: 5,
     fullIntervalMs: 300_000,
     overflowFullIntervalMs: 30_000,
     dirty,
     onPass: (kind) => passes.push(kind),
-    onError: (e) => assert.fail(String(e)),
   });
   try {
     await within(() => passes.length >= 2, 'two passes');
@@ -354,18 +360,14 @@ test('stopping the GC loop ends a long pass at its next slice and waits for it',
     return gcSlice(bt, o);
   };
   let finished = false;
-  const stop = startGcLoop({
-    mvcc,
-    lastCommitTs: () => ts(100_000),
+  const stop = gcLoop(mvcc, {
     nowMs: () => 100_000,
-    retentionMs: 1000,
     sliceRows: 10,
     intervalMs: 1,
     fullIntervalMs: 0,
     onPass: () => {
       finished = true;
     },
-    onError: (e) => assert.fail(String(e)),
   });
   while (slices < 3) await new Promise((r) => setImmediate(r));
   await stop();

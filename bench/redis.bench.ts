@@ -20,10 +20,11 @@ import { type RedisBenchResult, runRedisBenchmark } from './redis-benchmark.ts';
 // see the same machine load. Followers forward to the leader; one run against a
 // follower shows what that hop costs.
 //
-// Two more references, for reading the ratios rather than for the target: a
+// Three more references, for reading the ratios rather than for the target: a
 // Node server that parses each command and sends a canned reply (the floor of
-// any Node server here), and sealkv as a single node (everything but
-// replication).
+// any Node server here), the least a 3-node Raft group in Node does per write
+// (replication-floor.ts: two sequential durable writes, canned replies), and
+// sealkv as a single node (everything but replication).
 
 const CLIENTS = 50;
 const PIPELINES = [1, 16];
@@ -33,7 +34,13 @@ function exitedOf(proc: ChildProcess): Promise<number | string> {
   return new Promise((res) => proc.once('exit', (code, sig) => res(code ?? sig ?? -1)));
 }
 
-type Label = 'redis-server' | 'node floor' | 'sealkv 1-node' | 'sealkv leader' | 'sealkv follower';
+type Label =
+  | 'redis-server'
+  | 'node floor'
+  | 'replication floor'
+  | 'sealkv 1-node'
+  | 'sealkv leader'
+  | 'sealkv follower';
 /** The rows the issue's target applies to. */
 const TARGETED: readonly Label[] = ['sealkv leader', 'sealkv follower'];
 interface Measured {
@@ -95,26 +102,75 @@ async function eachPipeline(
   return out;
 }
 
-const FLOOR_SERVER = join(dirname(fileURLToPath(import.meta.url)), 'node-floor-server.ts');
+const HERE = dirname(fileURLToPath(import.meta.url));
+const FLOOR_SERVER = join(HERE, 'node-floor-server.ts');
+const REPLICATION_FLOOR = join(HERE, 'replication-floor.ts');
 
-async function benchNodeFloor(n: number, timeoutMs: number): Promise<Measured[]> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', FLOOR_SERVER, String(port)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+interface Script {
+  proc: ChildProcess;
+  exited: Promise<number | string>;
+  /** Resolves once the script prints "ready"; rejects if it exits first. */
+  ready: Promise<void>;
+}
+
+/** Runs one of the bench's reference servers under tsx. */
+function startScript(name: string, args: string[]): Script {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stderr?.on('data', (d: Buffer) => {
     log = (log + d.toString()).slice(-20_000);
   });
-  proc.stdout?.resume();
   const exited = exitedOf(proc);
+  const ready = new Promise<void>((resolve, reject) => {
+    let out = '';
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`${name} exited ${code} before it was ready: ${log}`)));
+  });
+  ready.catch(() => {}); // awaited by the caller; an exit after ready is not an error here
+  return { proc, exited, ready };
+}
+
+async function benchNodeFloor(n: number, timeoutMs: number): Promise<Measured[]> {
+  const port = await freePort();
+  const server = startScript('the node floor server', [FLOOR_SERVER, String(port)]);
   try {
-    await waitForPong(port, 30_000, () =>
-      proc.exitCode !== null ? `the node floor server exited ${proc.exitCode}: ${log}` : undefined,
-    );
+    await server.ready;
     return await eachPipeline('node floor', port, n, timeoutMs);
   } finally {
-    await stopProc(proc, exited);
+    await stopProc(server.proc, server.exited);
+  }
+}
+
+async function benchReplicationFloor(dir: string, n: number, timeoutMs: number): Promise<Measured[]> {
+  const walDir = join(dir, 'replication-floor');
+  mkdirSync(walDir, { recursive: true });
+  const followerPorts = [await freePort(), await freePort()];
+  const scripts = followerPorts.map((port, i) =>
+    startScript(`replication floor follower ${i + 1}`, [
+      REPLICATION_FLOOR,
+      'follower',
+      String(port),
+      join(walDir, `follower-${i + 1}.wal`),
+    ]),
+  );
+  try {
+    await Promise.all(scripts.map((s) => s.ready));
+    const port = await freePort();
+    const leader = startScript('replication floor leader', [
+      REPLICATION_FLOOR,
+      'leader',
+      String(port),
+      join(walDir, 'leader.wal'),
+      ...followerPorts.map(String),
+    ]);
+    scripts.push(leader);
+    await leader.ready;
+    return await eachPipeline('replication floor', port, n, timeoutMs);
+  } finally {
+    await Promise.all(scripts.map((s) => stopProc(s.proc, s.exited)));
   }
 }
 
@@ -179,10 +235,9 @@ async function benchSealkv(dir: string, size: number, n: number, timeoutMs: numb
 }
 
 function toRows(measured: Measured[]): BenchRow[] {
-  const reference = (test: string, pipeline: number): RedisBenchResult | undefined =>
-    measured
-      .find((m) => m.label === 'redis-server' && m.pipeline === pipeline)
-      ?.results.find((r) => r.test === test);
+  const resultOf = (label: Label, test: string, pipeline: number): RedisBenchResult | undefined =>
+    measured.find((m) => m.label === label && m.pipeline === pipeline)?.results.find((r) => r.test === test);
+  const reference = (test: string, pipeline: number) => resultOf('redis-server', test, pipeline);
   const rows: BenchRow[] = [];
   for (const m of measured) {
     for (const r of m.results) {
@@ -198,6 +253,16 @@ function toRows(measured: Measured[]): BenchRow[] {
           : {}),
         ...(TARGETED.includes(m.label) ? { target: TARGET } : {}),
       });
+      const floor = resultOf('replication floor', r.test, m.pipeline);
+      if (m.label.startsWith('sealkv') && floor !== undefined) {
+        // How much of what replication alone allows here sealkv keeps.
+        rows.push({
+          suite: 'redis',
+          name: `${name} of replication floor`,
+          value: r.rps / floor.rps,
+          unit: 'x',
+        });
+      }
       rows.push({ suite: 'redis', name: `${name} p50`, value: r.p50Ms, unit: 'ms' });
       rows.push({ suite: 'redis', name: `${name} p99`, value: r.p99Ms, unit: 'ms' });
     }
@@ -214,6 +279,7 @@ const suite: BenchSuite = {
     const measured = [
       ...(await benchRedisServer(tmpDir, n, timeoutMs)),
       ...(await benchNodeFloor(n, timeoutMs)),
+      ...(await benchReplicationFloor(tmpDir, n, timeoutMs)),
       ...(await benchSealkv(tmpDir, 3, n, timeoutMs)),
       ...(await benchSealkv(tmpDir, 1, n, timeoutMs)),
     ];

@@ -23,6 +23,8 @@ export class Upstream {
   private parser = new RespReplyParser();
   /** Sent batches awaiting replies, oldest first; replies fill the front one in order. */
   private readonly waiting = new Fifo<PendingBatch>();
+  /** The socket corked until the end of this turn, if any. */
+  private corkedSocket: Socket | undefined;
 
   constructor(readonly addr: { host: string; port: number }) {}
 
@@ -77,6 +79,16 @@ export class Upstream {
     const done = new Promise<Reply[]>((resolve, reject) => {
       this.waiting.push({ expected: cmds.length, replies: [], resolve, reject });
     });
+    if (this.corkedSocket !== s) {
+      // Batches sent in the same turn (client pipelines read together) leave in
+      // one write: one syscall here, and one batch at the leader, not several.
+      this.corkedSocket = s;
+      s.cork();
+      process.nextTick(() => {
+        this.corkedSocket = undefined;
+        s.uncork();
+      });
+    }
     s.write(cmds.length === 1 ? encodeCommand(cmds[0]!) : Buffer.concat(cmds.map((c) => encodeCommand(c))));
     return done;
   }

@@ -13,12 +13,8 @@
 //   node --import tsx bench/replication-floor.ts leader <redisPort> <walFile> <followerPort>...
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
-import { RespCommandParser } from '../src/redis/resp/index.ts';
+import { cannedServer, joined } from './canned-replies.ts';
 
-const OK = Buffer.from('+OK\r\n');
-const VALUE = Buffer.from('$3\r\nxxx\r\n');
-const PONG = Buffer.from('+PONG\r\n');
-const ERR = Buffer.from('-ERR protocol error\r\n');
 /** Frame header: u32 payload length, u32 batch sequence number. */
 const HEADER_BYTES = 8;
 
@@ -94,7 +90,7 @@ async function leader(redisPort: number, walPath: string, followerPorts: number[
         const left = (waiting.get(r.socket) ?? 1) - 1;
         if (left === 0) waiting.delete(r.socket);
         else waiting.set(r.socket, left);
-        if (!r.socket.destroyed) r.socket.write(r.out.length === 1 ? r.out[0]! : Buffer.concat(r.out));
+        if (!r.socket.destroyed) r.socket.write(joined(r.out));
       }
     }
   };
@@ -122,28 +118,13 @@ async function leader(redisPort: number, walPath: string, followerPorts: number[
     for (const peer of peers) peer.write(payload);
   };
 
-  const server = createServer((socket) => {
-    socket.setNoDelay(true);
-    const parser = new RespCommandParser();
-    socket.on('data', (chunk: Buffer) => {
-      parser.feed(chunk);
-      const out: Buffer[] = [];
-      let writes = false;
-      for (let cmd = parser.next(); cmd !== undefined; cmd = parser.next()) {
-        if (!Array.isArray(cmd)) {
-          socket.end(ERR);
-          return;
-        }
-        const name = cmd[0]?.toString('latin1').toLowerCase();
-        if (name === 'set') writes = true;
-        out.push(name === 'get' ? VALUE : name === 'ping' ? PONG : OK);
-      }
-      if (out.length === 0) return;
-      // Reads are answered at once (a leader lease would allow it) unless a
-      // write of the same connection is still waiting; a chunk with a write
-      // waits for its batch's commit, in order with the others.
+  // Reads are answered at once (a leader lease would allow it) unless a write
+  // of the same connection is still waiting; a chunk with a write waits for
+  // its batch's commit, in order with the others.
+  const server = cannedServer(
+    (socket, out, writes, chunk) => {
       if (!writes && !waiting.has(socket)) {
-        socket.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+        socket.write(joined(out));
         return;
       }
       pending.push({ socket, out });
@@ -153,10 +134,9 @@ async function leader(redisPort: number, walPath: string, followerPorts: number[
         scheduled = true;
         setImmediate(flush);
       }
-    });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => waiting.delete(socket));
-  });
+    },
+    (socket) => waiting.delete(socket),
+  );
   server.listen(redisPort, '127.0.0.1', () => console.log('ready'));
   process.on('SIGTERM', () => process.exit(0));
 }

@@ -182,7 +182,12 @@ export function tickLeader(r: Raft): void {
 
 export function stepLeader(r: Raft, m: Message): void {
   if (m.type === 'ReadIndex') {
-    handleReadRequest(r, m.from, m.context ?? new Uint8Array());
+    const context = m.context ?? new Uint8Array();
+    // With lease reads on, a valid lease answers a follower's read as it
+    // answers the leader's own (P34, P35): no heartbeat round per read. The
+    // check and the answer are one step, so no pause falls between them.
+    if (r.leaseValid()) answerRead(r, m.from, context, r.log.committed);
+    else handleReadRequest(r, m.from, context);
     return;
   }
   const pr = r.trk.progress.get(m.from);

@@ -68,6 +68,35 @@ describe('reads', () => {
     assert.equal(dec(rs[0]!.context), 'f');
   });
 
+  test('P34 with lease reads, a forwarded ReadIndex is answered from a valid lease, else by a round', () => {
+    const net = new Network({ voters: 3, cfg: { leaseReads: true } });
+    net.elect('1');
+    net.core('1').propose(enc('a'));
+    net.tick('1');
+    net.stabilize();
+    assert.ok(net.core('1').leaseValid());
+    let heartbeats = 0;
+    const send = net.send.bind(net);
+    net.send = (m) => {
+      if (m.type === 'Heartbeat') heartbeats++;
+      send(m);
+    };
+    net.core('3').readIndex(ctx('leased'));
+    net.stabilize();
+    assert.equal(heartbeats, 0, 'the lease answered without a round');
+    assert.deepEqual(
+      net.node('3').readStates.map((rs) => [dec(rs.context), rs.index]),
+      [['leased', net.core('1').status().commit]],
+    );
+    // The lease runs out on the leader's clock (no acked round since): a round again.
+    net.node('1').clockMs += 2 * E * 100;
+    assert.equal(net.core('1').leaseValid(), false);
+    net.core('3').readIndex(ctx('round'));
+    net.stabilize();
+    assert.ok(heartbeats >= 2, 'an expired lease falls back to a heartbeat round');
+    assert.equal(dec(net.node('3').readStates.at(-1)!.context), 'round');
+  });
+
   test('P11 learner acks neither keep a leader alive nor confirm reads', () => {
     const net = new Network({ voters: 2, learners: 1 });
     net.elect('1');

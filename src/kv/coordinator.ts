@@ -5,7 +5,7 @@ import type { ApplyReport, RequestResult } from './fsm.ts';
 import type { ReadPins } from './gc-tracking.ts';
 import type { HybridLogicalClock } from './hlc.ts';
 import { encodeHlcLease } from './hlc-lease.ts';
-import { type KvTx, Overlay, successor } from './overlay.ts';
+import { type KvTx, Overlay, SkewGuardedView, successor } from './overlay.ts';
 import { encodeProposal } from './proposal.ts';
 import { encodeRequests, type Request, type WriteOp } from './request.ts';
 
@@ -71,6 +71,12 @@ interface Queued {
   /** Set when the attempt is proposed: the index it was appended at, or undefined if it was not. */
   appendedAt?: Promise<bigint | undefined>;
 }
+
+/**
+ * The clock difference between nodes a follower read tolerates: a key whose
+ * expiry lies within this much of the follower's now is read at the leader.
+ */
+export const FOLLOWER_READ_SKEW_MS = 500;
 
 /**
  * The leader-side write and read path of one node (architecture.md §2). A
@@ -141,6 +147,30 @@ export class Coordinator {
     const index = await this.sharedReadIndex();
     await this.waitApplied(index);
     return this.o.lastCommitTs();
+  }
+
+  /**
+   * A read-only body served by this node while it follows, linearizable
+   * without the leader running it: the leader confirms a read index (from its
+   * lease, or with a quorum round), this node applies up to it, and the body
+   * reads at the newest commit timestamp applied here, which every write
+   * acknowledged before the read began is at or below (raft.md I15).
+   *
+   * Expiry is judged by this node's clock, which may differ from the leader's
+   * by up to `skewMs`: an answer that could change inside that window returns
+   * undefined, and the caller asks the leader instead.
+   */
+  async followerRead<T>(body: (tx: KvTx) => T, skewMs = FOLLOWER_READ_SKEW_MS): Promise<T | undefined> {
+    const index = await this.sharedReadIndex();
+    await this.waitApplied(index);
+    const nowMs = this.o.nowMs();
+    const view = new SkewGuardedView(
+      new Overlay(this.o.mvcc, this.o.lastCommitTs(), nowMs - skewMs),
+      BigInt(nowMs + skewMs),
+    );
+    const value = body(view);
+    if (view.hasWrites) throw sealError(Err.Internal, 'a body that writes was run as a follower read');
+    return view.uncertain ? undefined : value;
   }
 
   /**

@@ -132,3 +132,53 @@ export function successor(k: Uint8Array): Uint8Array {
   out.set(k);
   return out;
 }
+
+/**
+ * A read-only view for a read whose clock may differ from the leader's by up
+ * to a skew: it reads at the early end of the window (now − skew) and notes
+ * whether the answer could change inside it. A key live at the early end
+ * whose expiry falls before the late end could read either way, and a key
+ * listing could gain or lose such keys, so both mark the read as uncertain.
+ * Absent keys and keys expired at the early end read the same at any later
+ * time.
+ */
+export class SkewGuardedView implements KvTx {
+  /** The answer may depend on which clock in the window judged expiry. */
+  uncertain = false;
+
+  constructor(
+    private readonly inner: Overlay,
+    private readonly lateMs: bigint,
+  ) {}
+
+  get nowMs(): number {
+    return this.inner.nowMs;
+  }
+
+  get hasWrites(): boolean {
+    return this.inner.hasWrites;
+  }
+
+  get(key: Uint8Array): StoredValue | undefined {
+    const v = this.inner.get(key);
+    if (v !== undefined && v.expireAtMs !== 0n && v.expireAtMs <= this.lateMs) this.uncertain = true;
+    return v;
+  }
+
+  put(key: Uint8Array, value: Uint8Array, expireAtMs: bigint): void {
+    this.inner.put(key, value, expireAtMs);
+  }
+
+  del(key: Uint8Array): void {
+    this.inner.del(key);
+  }
+
+  flush(): void {
+    this.inner.flush();
+  }
+
+  keysAfter(after: Uint8Array | undefined, limit: number): Uint8Array[] {
+    this.uncertain = true;
+    return this.inner.keysAfter(after, limit);
+  }
+}

@@ -11,6 +11,11 @@ export interface Backend {
    */
   run(cmds: Buffer[][]): Promise<Reply[]>;
   /**
+   * While this node follows: answers read-only commands here (a follower
+   * read), or undefined when the leader must answer them.
+   */
+  runHere?(cmds: Buffer[][]): Promise<Reply[] | undefined>;
+  /**
    * MULTI/EXEC: runs all commands as one atomic transaction. Returns null (EXEC
    * answers a null array) when a watched key changed after its WATCH.
    */

@@ -23,6 +23,28 @@ export class CursorTable implements CursorStore {
   }
 }
 
+/**
+ * Read-only commands a follower answers itself: reads of named keys. Scans
+ * (their cursors live on the node that made them), random picks, DBSIZE and
+ * TTL-style commands (their answer depends on the clock) go to the leader.
+ */
+const FOLLOWER_READS = new Set(
+  [
+    'get mget exists strlen getrange substr type',
+    'hget hmget hgetall hexists hlen hstrlen hkeys hvals',
+    'lrange llen lindex lpos',
+    'smembers sismember smismember scard sinter sunion sdiff',
+    'zscore zcard zcount zrange zrangebyscore zrevrangebyscore zrevrange zrank zrevrank',
+  ]
+    .join(' ')
+    .split(' '),
+);
+
+function servedByFollower(cmd: Buffer[]): boolean {
+  const spec = lookup(cmd[0]!);
+  return spec !== undefined && !spec.write && FOLLOWER_READS.has(spec.name);
+}
+
 export interface KvBackendOptions {
   coordinator: Coordinator;
   info: () => Record<string, string | number>;
@@ -54,6 +76,11 @@ export class KvBackend implements Backend {
     }
     const r = await this.o.coordinator.transact((tx) => cmds.map((c) => this.runOne(tx, c)));
     return r.ok ? r.value : [];
+  }
+
+  async runHere(cmds: Buffer[][]): Promise<Reply[] | undefined> {
+    if (!cmds.every(servedByFollower)) return undefined;
+    return this.o.coordinator.followerRead((tx) => cmds.map((c) => this.runOne(tx, c)));
   }
 
   async transaction(cmds: Buffer[][], watches: Watch[]): Promise<Reply[] | null> {

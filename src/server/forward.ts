@@ -4,7 +4,7 @@ import type { Reply } from '../redis/commands/types.ts';
 import { encodeForwardedTxn, READTS_CMD } from '../redis/forwarding.ts';
 import { encodeCommand, RespProtocolError, RespReplyParser } from '../redis/resp/index.ts';
 import { Err } from '../util/codes.ts';
-import { sealError } from '../util/errors.ts';
+import { isSealError, sealError } from '../util/errors.ts';
 import { Fifo } from '../util/fifo.ts';
 
 interface PendingBatch {
@@ -135,7 +135,23 @@ export class RoutingBackend implements Backend {
 
   async run(cmds: Buffer[][]): Promise<Reply[]> {
     const up = await this.target();
-    return up === undefined ? this.local.run(cmds) : up.send(cmds);
+    if (up === undefined) return this.local.run(cmds);
+    return (await this.readHere(cmds)) ?? up.send(cmds);
+  }
+
+  /**
+   * A follower read of the batch, or undefined: the batch is not one, or this
+   * node could not confirm the read (no leader known yet, the round timed out),
+   * and the leader answers it instead.
+   */
+  private async readHere(cmds: Buffer[][]): Promise<Reply[] | undefined> {
+    if (this.local.runHere === undefined) return undefined;
+    try {
+      return await this.local.runHere(cmds);
+    } catch (e) {
+      if (isSealError(e, Err.Internal)) throw e;
+      return undefined;
+    }
   }
 
   async transaction(cmds: Buffer[][], watches: Watch[]): Promise<Reply[] | null> {

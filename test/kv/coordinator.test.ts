@@ -251,3 +251,89 @@ describe('coordinator over FSM and MVCC', () => {
     }
   });
 });
+
+describe('follower reads', () => {
+  test('a follower read waits until this node applied the read index, so it sees the write before it', async () => {
+    const { node, close } = openSingleNode();
+    try {
+      await node.backend.run([cmd('SET', 'k', 'v1')]);
+      node.holdApplies = true;
+      const before = node.proposed;
+      const write = node.backend.run([cmd('SET', 'k', 'v2')]);
+      while (node.proposed === before) await new Promise((r) => setImmediate(r));
+      // The read index names the write's entry, which is committed but not applied here yet.
+      let answered = false;
+      const read = node.backend.runHere([cmd('GET', 'k')]).then((r) => {
+        answered = true;
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(answered, false, 'no answer before the write applied');
+      await node.releaseApplies();
+      assert.deepEqual(await read, [{ t: 'bulk', b: b('v2') }]);
+      assert.deepEqual(await write, [{ t: 'simple', s: 'OK' }]);
+    } finally {
+      await close();
+    }
+  });
+
+  test('an answer that depends on an expiry within the clock skew is left to the leader', async () => {
+    const { node, close } = openSingleNode();
+    try {
+      await node.backend.run([
+        cmd('SET', 'soon', 'x', 'PX', '200'),
+        cmd('SET', 'later', 'y', 'PX', '60000'),
+        cmd('SET', 'plain', 'z'),
+      ]);
+      assert.equal(await node.backend.runHere([cmd('GET', 'soon')]), undefined);
+      assert.equal(await node.backend.runHere([cmd('GET', 'plain'), cmd('EXISTS', 'soon')]), undefined);
+      assert.deepEqual(await node.backend.runHere([cmd('GET', 'later'), cmd('GET', 'plain')]), [
+        { t: 'bulk', b: b('y') },
+        { t: 'bulk', b: b('z') },
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
+  test('batches with a write, a scan, a random pick or a clock-dependent command are left to the leader', async () => {
+    const { node, close } = openSingleNode();
+    try {
+      await node.backend.run([cmd('SET', 'plain', 'z'), cmd('SADD', 's', 'a', 'b')]);
+      for (const batch of [
+        [cmd('GET', 'plain'), cmd('INCR', 'n')],
+        [cmd('SCAN', '0')],
+        [cmd('SRANDMEMBER', 's')],
+        [cmd('TTL', 'plain')],
+        [cmd('DBSIZE')],
+      ]) {
+        assert.equal(await node.backend.runHere(batch), undefined, batch[0]![0]!.toString());
+      }
+      assert.equal(node.proposed, 2, 'nothing was proposed by the refused batches');
+      assert.deepEqual(await node.backend.runHere([cmd('SMEMBERS', 's'), cmd('TYPE', 'plain')]), [
+        {
+          t: 'array',
+          items: [
+            { t: 'bulk', b: b('a') },
+            { t: 'bulk', b: b('b') },
+          ],
+        },
+        { t: 'simple', s: 'string' },
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
+  test('a body that writes is refused as a follower read (ErrInternal)', async () => {
+    const { node, close } = openSingleNode();
+    try {
+      await assert.rejects(
+        node.coordinator.followerRead((tx) => tx.put(b('k'), b('v'), 0n)),
+        /ErrInternal|follower read/,
+      );
+    } finally {
+      await close();
+    }
+  });
+});

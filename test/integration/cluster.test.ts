@@ -5,6 +5,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import {
+  checkKvHistory,
+  formatCounterexample,
+  type KvInput,
+  type KvOutput,
+  type RawOp,
+} from '../../sim/lincheck/index.ts';
+import {
   type ClusterSpec,
   freeBasePort,
   type LaunchedNode,
@@ -130,6 +137,58 @@ describe('a 3-node cluster with real clients', () => {
     } finally {
       l.disconnect();
       f.disconnect();
+    }
+  });
+
+  test('concurrent SET and GET through every node form a linearizable history', async () => {
+    await leaderNode();
+    const clients = nodes.flatMap((n) => [client(n), client(n)]);
+    const history: RawOp<KvInput, KvOutput>[] = [];
+    const keys = ['lin0', 'lin1', 'lin2'];
+    let nextId = 0;
+    const deadline = performance.now() + 3000;
+    try {
+      await Promise.all(clients.map((c) => retrying(() => c.get('lin0'))));
+      await Promise.all(
+        clients.map(async (c, client) => {
+          for (let i = 0; performance.now() < deadline; i++) {
+            const key = keys[(client + i) % keys.length]!;
+            const put = (client + i) % 3 === 0;
+            const value = `c${client}-${i}`;
+            const input: KvInput = put ? { f: 'put', key, value } : { f: 'get', key };
+            const id = nextId++;
+            const call = performance.now();
+            try {
+              const out = put ? await c.set(key, value) : await c.get(key);
+              const output: KvOutput = put ? 'ok' : out;
+              history.push({ id, client, key, input, call, ret: performance.now(), outcome: 'ok', output });
+            } catch {
+              history.push({
+                id,
+                client,
+                key,
+                input,
+                call,
+                ret: performance.now(),
+                outcome: put ? 'unknown' : 'failed',
+              });
+            }
+          }
+        }),
+      );
+      const reads = history.filter((o) => o.input.f === 'get' && o.outcome === 'ok').length;
+      assert.ok(reads > 100, `only ${reads} reads completed`);
+      const result = checkKvHistory(history, { shrink: { maxChecks: 50 } });
+      const bad = result.partitions.find((p) => p.verdict !== 'ok');
+      assert.equal(
+        bad,
+        undefined,
+        bad?.counterexample === undefined
+          ? `partition ${bad?.key} is ${bad?.verdict}`
+          : formatCounterexample(result.modelOf(bad.key), bad.counterexample),
+      );
+    } finally {
+      for (const c of clients) c.disconnect();
     }
   });
 

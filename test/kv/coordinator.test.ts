@@ -5,10 +5,20 @@ import { describe, test } from 'node:test';
 import { StorageEnvelope } from '../../src/encryption/envelope/storage.ts';
 import { Keystore } from '../../src/encryption/keystore.ts';
 import { NonceFactory } from '../../src/encryption/nonce.ts';
-import { openSingleNode } from '../helpers/single-node.ts';
+import type { Reply } from '../../src/redis/commands/types.ts';
+import { openSingleNode, type SingleNode } from '../helpers/single-node.ts';
 
 const b = (s: string) => Buffer.from(s);
 const cmd = (...a: string[]) => a.map(b);
+
+/** Runs `cmds` until their proposal is in the log and holds it there unapplied; the reply stays pending. */
+async function proposedNotApplied(node: SingleNode, cmds: Buffer[][]): Promise<{ reply: Promise<Reply[]> }> {
+  node.holdApplies = true;
+  const before = node.proposed;
+  const reply = node.backend.run(cmds);
+  while (node.proposed === before) await new Promise((r) => setImmediate(r));
+  return { reply };
+}
 
 describe('coordinator over FSM and MVCC', () => {
   test('concurrent read-modify-writes on one key never lose an update (OCC retries)', async () => {
@@ -26,16 +36,13 @@ describe('coordinator over FSM and MVCC', () => {
     const { node, close } = openSingleNode();
     try {
       await node.backend.run([cmd('SET', 'n', '0')]);
-      node.holdApplies = true;
-      const before = node.proposed;
-      const incr = node.backend.run([cmd('INCR', 'n')]);
-      while (node.proposed === before) await new Promise((r) => setImmediate(r));
+      const incr = await proposedNotApplied(node, [cmd('INCR', 'n')]);
       // The first attempt is in the log, unapplied; a leader change makes its outcome unknown.
       node.coordinator.onLeadershipLost();
       node.coordinator.onLeaderReady();
       await new Promise((r) => setTimeout(r, 20));
       await node.releaseApplies();
-      assert.deepEqual(await incr, [{ t: 'int', n: 1n }]);
+      assert.deepEqual(await incr.reply, [{ t: 'int', n: 1n }]);
       // The re-submission found the first attempt (index 3, after SET and the lease) applied.
       const attempts = node.results.slice(-2);
       assert.deepEqual(
@@ -257,10 +264,7 @@ describe('follower reads', () => {
     const { node, close } = openSingleNode();
     try {
       await node.backend.run([cmd('SET', 'k', 'v1')]);
-      node.holdApplies = true;
-      const before = node.proposed;
-      const write = node.backend.run([cmd('SET', 'k', 'v2')]);
-      while (node.proposed === before) await new Promise((r) => setImmediate(r));
+      const write = await proposedNotApplied(node, [cmd('SET', 'k', 'v2')]);
       // The read index names the write's entry, which is committed but not applied here yet.
       let answered = false;
       const read = node.backend.runHere([cmd('GET', 'k')]).then((r) => {
@@ -271,7 +275,7 @@ describe('follower reads', () => {
       assert.equal(answered, false, 'no answer before the write applied');
       await node.releaseApplies();
       assert.deepEqual(await read, [{ t: 'bulk', b: b('v2') }]);
-      assert.deepEqual(await write, [{ t: 'simple', s: 'OK' }]);
+      assert.deepEqual(await write.reply, [{ t: 'simple', s: 'OK' }]);
     } finally {
       await close();
     }

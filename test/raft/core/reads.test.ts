@@ -7,6 +7,17 @@ const E = 10;
 const ctx = (s: string) => enc(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
+/** Counts the heartbeats the network carries from now on. */
+function countHeartbeats(net: Network): { sent: number } {
+  const count = { sent: 0 };
+  const send = net.send.bind(net);
+  net.send = (m) => {
+    if (m.type === 'Heartbeat') count.sent++;
+    send(m);
+  };
+  return count;
+}
+
 describe('reads', () => {
   test('P32 a new leader answers ReadIndex only after its term-start entry commits', () => {
     const net = new Network({ voters: 3 });
@@ -53,15 +64,10 @@ describe('reads', () => {
     net.elect('1');
     net.core('1').propose(enc('a'));
     net.stabilize();
-    let heartbeats = 0;
-    const send = net.send.bind(net);
-    net.send = (m) => {
-      if (m.type === 'Heartbeat') heartbeats++;
-      send(m);
-    };
+    const heartbeats = countHeartbeats(net);
     net.core('3').readIndex(ctx('f'));
     net.stabilize();
-    assert.ok(heartbeats >= 2, 'a round was sent after the request arrived');
+    assert.ok(heartbeats.sent >= 2, 'a round was sent after the request arrived');
     const rs = net.node('3').readStates;
     assert.equal(rs.length, 1);
     assert.equal(rs[0]!.index, net.core('1').status().commit);
@@ -75,15 +81,10 @@ describe('reads', () => {
     net.tick('1');
     net.stabilize();
     assert.ok(net.core('1').leaseValid());
-    let heartbeats = 0;
-    const send = net.send.bind(net);
-    net.send = (m) => {
-      if (m.type === 'Heartbeat') heartbeats++;
-      send(m);
-    };
+    const heartbeats = countHeartbeats(net);
     net.core('3').readIndex(ctx('leased'));
     net.stabilize();
-    assert.equal(heartbeats, 0, 'the lease answered without a round');
+    assert.equal(heartbeats.sent, 0, 'the lease answered without a round');
     assert.deepEqual(
       net.node('3').readStates.map((rs) => [dec(rs.context), rs.index]),
       [['leased', net.core('1').status().commit]],
@@ -93,7 +94,7 @@ describe('reads', () => {
     assert.equal(net.core('1').leaseValid(), false);
     net.core('3').readIndex(ctx('round'));
     net.stabilize();
-    assert.ok(heartbeats >= 2, 'an expired lease falls back to a heartbeat round');
+    assert.ok(heartbeats.sent >= 2, 'an expired lease falls back to a heartbeat round');
     assert.equal(dec(net.node('3').readStates.at(-1)!.context), 'round');
   });
 

@@ -161,6 +161,9 @@ export class Coordinator {
    * undefined, and the caller asks the leader instead.
    */
   async followerRead<T>(body: (tx: KvTx) => T, skewMs = FOLLOWER_READ_SKEW_MS): Promise<T | undefined> {
+    // A leader reads through transact(), whose lease reads re-check the lease
+    // after reading (P34); this path has no such re-check.
+    if (this.o.node.readyToLead()) return undefined;
     const index = await this.sharedReadIndex();
     await this.waitApplied(index);
     const nowMs = this.o.nowMs();

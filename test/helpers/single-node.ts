@@ -57,8 +57,11 @@ export class SingleNode implements ConsensusNode {
     this.coordinator.onLeaderReady();
   }
 
+  /** Cleared to act as a follower (follower reads); proposals still work. */
+  leading = true;
+
   readyToLead(): boolean {
-    return true;
+    return this.leading;
   }
 
   async propose(data: Uint8Array): Promise<bigint> {

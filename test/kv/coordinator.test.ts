@@ -265,6 +265,7 @@ describe('follower reads', () => {
     try {
       await node.backend.run([cmd('SET', 'k', 'v1')]);
       const write = await proposedNotApplied(node, [cmd('SET', 'k', 'v2')]);
+      node.leading = false;
       // The read index names the write's entry, which is committed but not applied here yet.
       let answered = false;
       const read = node.backend.runHere([cmd('GET', 'k')]).then((r) => {
@@ -289,6 +290,7 @@ describe('follower reads', () => {
         cmd('SET', 'later', 'y', 'PX', '60000'),
         cmd('SET', 'plain', 'z'),
       ]);
+      node.leading = false;
       assert.equal(await node.backend.runHere([cmd('GET', 'soon')]), undefined);
       assert.equal(await node.backend.runHere([cmd('GET', 'plain'), cmd('EXISTS', 'soon')]), undefined);
       assert.deepEqual(await node.backend.runHere([cmd('GET', 'later'), cmd('GET', 'plain')]), [
@@ -304,6 +306,7 @@ describe('follower reads', () => {
     const { node, close } = openSingleNode();
     try {
       await node.backend.run([cmd('SET', 'plain', 'z'), cmd('SADD', 's', 'a', 'b')]);
+      node.leading = false;
       for (const batch of [
         [cmd('GET', 'plain'), cmd('INCR', 'n')],
         [cmd('SCAN', '0')],
@@ -331,11 +334,22 @@ describe('follower reads', () => {
 
   test('a body that writes is refused as a follower read (ErrInternal)', async () => {
     const { node, close } = openSingleNode();
+    node.leading = false;
     try {
       await assert.rejects(
         node.coordinator.followerRead((tx) => tx.put(b('k'), b('v'), 0n)),
         /ErrInternal|follower read/,
       );
+    } finally {
+      await close();
+    }
+  });
+
+  test('a leader does not take the follower-read path (its reads re-check the lease, P34)', async () => {
+    const { node, close } = openSingleNode();
+    try {
+      await node.backend.run([cmd('SET', 'plain', 'z')]);
+      assert.equal(await node.backend.runHere([cmd('GET', 'plain')]), undefined);
     } finally {
       await close();
     }

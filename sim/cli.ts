@@ -13,10 +13,12 @@ export interface SimArgs {
   readonly bug?: SimBug;
   /** Print the summed fault and recovery counters after the run. */
   readonly stats?: boolean;
+  /** Raft model: followers serve reads (ReadIndex forwarded to the leader). */
+  readonly followerReads?: boolean;
 }
 
 const USAGE =
-  'usage: npm run sim -- [--seeds N] [--start S] | [--seed S [--until-ev N]] [--model raft|smoke] [--stats]';
+  'usage: npm run sim -- [--seeds N] [--start S] | [--seed S [--until-ev N]] [--model raft|smoke] [--follower-reads] [--stats]';
 
 /** Deliberately broken variants, per model, that the checkers must catch (not in the usage text). */
 const BUGS: Record<SimModel, readonly SimBug[]> = {
@@ -52,11 +54,16 @@ export function parseArgs(argv: readonly string[]): SimArgs {
   let bug: string | undefined;
   let model: SimModel | undefined;
   let stats = false;
+  let followerReads = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = argv[i + 1];
     if (flag === '--stats') {
       stats = true;
+      continue;
+    }
+    if (flag === '--follower-reads') {
+      followerReads = true;
       continue;
     }
     if (flag === '--seeds') count = positiveInt(flag, value);
@@ -77,6 +84,7 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     ...(model === undefined ? {} : { model }),
     ...(known === undefined ? {} : { bug: known }),
     ...(stats ? { stats } : {}),
+    ...(followerReads ? { followerReads } : {}),
   };
 }
 
@@ -104,6 +112,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const opts: RunOptions = {
     ...(args.untilEv === undefined ? {} : { untilEv: args.untilEv }),
     ...(args.bug === undefined ? {} : { bug: args.bug }),
+    ...(args.followerReads === true ? { followerReads: true } : {}),
     model: args.model ?? 'raft',
   };
   const hashes: string[] = [];

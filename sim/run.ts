@@ -30,6 +30,8 @@ export interface RunOptions {
   readonly workloadMs?: number;
   /** Deliberately broken variant for self-tests of the checker wiring. */
   readonly bug?: SimBug;
+  /** Raft model: followers serve reads through a ReadIndex forwarded to the leader. */
+  readonly followerReads?: boolean;
 }
 
 export interface SeedResult {
@@ -177,6 +179,7 @@ export async function runSeed(seed: number, opts: RunOptions = {}): Promise<Seed
       ...(opts.untilEv === undefined ? {} : { untilEv: opts.untilEv }),
       ...(opts.workloadMs === undefined ? {} : { workloadMs: opts.workloadMs }),
       ...(bug === undefined ? {} : { bug }),
+      ...(opts.followerReads === true ? { followerReads: true } : {}),
     });
   }
   return runSmokeSeed(seed, opts);

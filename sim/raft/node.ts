@@ -87,6 +87,8 @@ export interface NodeEnv {
   /** Draws which reads try the lease. */
   readonly lease: Prng;
   readonly bug: RaftBug | undefined;
+  /** A follower serves reads itself, through a ReadIndex forwarded to its leader. */
+  readonly followerReads: boolean;
   readonly log: (node: SimRaftNode, text: string) => void;
   /** An injected disk error for this operation (EIO, ENOSPC), or undefined. */
   readonly diskFault: (node: SimRaftNode, op: SimDiskOp, path: string) => string | undefined;
@@ -175,6 +177,7 @@ export class SimRaftNode {
     leaseReads: 0,
     leaseRefused: 0,
     leaseLapsed: 0,
+    followerReads: 0,
     confApplied: 0,
     confSnapRecovered: 0,
   };
@@ -445,6 +448,7 @@ export class SimRaftNode {
       'lease.served': t.leaseReads,
       'lease.refused': t.leaseRefused,
       'lease.lapsed': t.leaseLapsed,
+      'reads.follower': t.followerReads,
       'conf.applied': t.confApplied,
       'conf.snap-recovered': t.confSnapRecovered,
     };
@@ -503,11 +507,19 @@ export class SimRaftNode {
       this.env.send(this.id, client, { t: 'resp', reqId, output: this.fsm.read(cmd) });
       return;
     }
+    const isRead = cmd.f === 'get' || cmd.f === 'read';
     if (this.core.role !== 'leader') {
+      if (
+        isRead &&
+        this.env.followerReads &&
+        this.core.role === 'follower' &&
+        this.reads.startForwarded(client, reqId, cmd)
+      )
+        return;
       this.redirect(client, reqId);
       return;
     }
-    if (cmd.f === 'get' || cmd.f === 'read') {
+    if (isRead) {
       this.reads.start(client, reqId, cmd);
     } else {
       const cached = this.fsm.cached(client, reqId);
@@ -645,6 +657,7 @@ export class SimRaftNode {
       const rd = this.core.ready();
       // The read states came out of the step just taken: check them against that state.
       this.reads.checkAnswers(rd.readStates);
+      this.reads.checkRemoteAnswers(rd.messages);
       this.inFlight = rd;
       this.syncDone = false;
       const life = this.life;

@@ -4,6 +4,7 @@
 // request arrived) and I16 (a read index comes only from a leader that committed in its term).
 
 import type { RaftCore } from '../../src/raft/core/core.ts';
+import type { Message } from '../../src/raft/core/messages.ts';
 import type { ReadState } from '../../src/raft/core/readonly.ts';
 import { isSealError } from '../../src/util/errors.ts';
 import type { KvCmd, KvOutput } from '../lincheck/models.ts';
@@ -16,10 +17,12 @@ interface PendingRead {
   readonly client: number;
   readonly reqId: number;
   readonly cmd: KvCmd;
-  /** Ghost max commit when the request reached the leader (I15). */
+  /** Ghost max commit when the request reached the server (I15); a forwarded read reaches the leader later. */
   readonly floor: number;
   /** Served on the leader's lease: re-checked after reading the FSM (P34). */
   readonly lease: boolean;
+  /** Served by a follower, whose ReadIndex its leader answered. */
+  readonly forwarded?: boolean;
 }
 
 export interface ReadHost {
@@ -42,6 +45,8 @@ export interface LeaseCounts {
   leaseReads: number;
   leaseRefused: number;
   leaseLapsed: number;
+  /** Reads a follower served after its forwarded ReadIndex was answered. */
+  followerReads: number;
 }
 
 const enc = new TextEncoder();
@@ -73,9 +78,33 @@ export class LeaderReads {
     this.readIndex(read);
   }
 
-  /** The core's answers in a Ready just taken: checked against the state that produced them. */
+  /**
+   * A read at a follower: its ReadIndex goes to the leader, and it is served here once
+   * applied. False when no leader is known (the client is redirected instead).
+   */
+  startForwarded(client: number, reqId: number, cmd: KvCmd): boolean {
+    const read = { client, reqId, cmd, floor: this.h.ghost.maxCommit, lease: false, forwarded: true };
+    try {
+      this.readIndex(read);
+    } catch (err) {
+      if (!isSealError(err)) throw err;
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The core's answers in a Ready just taken: checked against the state that produced them.
+   * A follower's read states were answered by its leader, which is checked when it sends them.
+   */
   checkAnswers(states: readonly ReadState[]): void {
+    if (this.h.core.role !== 'leader') return;
     for (const rs of states) this.answered(rs.index);
+  }
+
+  /** The leader's answers to forwarded reads in a Ready just taken (I16, as for its own). */
+  checkRemoteAnswers(messages: readonly Message[]): void {
+    for (const m of messages) if (m.type === 'ReadIndexResp') this.answered(m.index);
   }
 
   /** The Ready's read states are confirmed: queue them to be served once applied. */
@@ -112,6 +141,7 @@ export class LeaderReads {
         continue;
       }
       if (q.read.lease) this.counts.leaseReads++;
+      if (q.read.forwarded === true) this.counts.followerReads++;
       if (q.index < q.read.floor) {
         const how = q.read.lease ? 'lease read' : 'read';
         h.ghost.fail('I15', `n${h.id} ${how} at ${q.index} < max commit ${q.read.floor} at arrival`);
@@ -124,7 +154,12 @@ export class LeaderReads {
   private readIndex(read: PendingRead): void {
     const key = `${read.client}:${read.reqId}:${++this.seq}`;
     this.byContext.set(key, { ...read, lease: false });
-    this.h.core.readIndex(enc.encode(key));
+    try {
+      this.h.core.readIndex(enc.encode(key));
+    } catch (err) {
+      this.byContext.delete(key);
+      throw err;
+    }
   }
 
   /** Serves the read at the commit index if the lease holds; false: use ReadIndex instead. */

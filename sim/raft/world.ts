@@ -28,6 +28,8 @@ export interface RaftRunOptions {
   /** Virtual ms with client ops and faults; a fault-free settle phase follows. */
   readonly workloadMs?: number;
   readonly bug?: RaftBug;
+  /** Followers serve reads through a ReadIndex forwarded to the leader; clients read anywhere. */
+  readonly followerReads?: boolean;
 }
 
 /** Clock-rate error of every node; the core's lease assumes ρ = 1% (its default), so this is within. */
@@ -147,6 +149,7 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
       leaseShare,
       lease: streamFor(seed, `lease.${id}`),
       bug: opts.bug,
+      followerReads: opts.followerReads === true,
       log: (n, text) => emit(`${fmtTime(sched.nowMs)} ${fmtEv(sched.eventCount)} ${n.label()} ${text}`),
       diskFault: (n, op) => chaos?.diskFault(n, op),
       onDeath: (n, verb, detail) => chaos?.died(n, verb, detail),
@@ -165,7 +168,7 @@ function buildWorld(seed: number, opts: RaftRunOptions, workloadMs: number): Wor
       retryEveryMs: 120,
       maxThinkMs: 30,
       stopAtMs: workloadMs,
-      readAnywhere: opts.bug === 'stale-read',
+      readAnywhere: opts.bug === 'stale-read' || opts.followerReads === true,
       multiShare,
     };
     const c = new RaftClient(id, sched, clock, streamFor(seed, `client.${id}`), send, cfg, log, () => opId++);

@@ -35,6 +35,7 @@ export function oneNode(opts: { snapEvery?: number } = {}) {
       leaseShare: 0,
       lease: new Prng(4),
       bug: undefined,
+      followerReads: false,
       log: () => {},
       diskFault: () => undefined,
       onDeath: (_n, verb, detail) => assert.fail(`unexpected ${verb} ${detail}`),

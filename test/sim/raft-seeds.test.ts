@@ -64,3 +64,21 @@ test('100 fixed seeds of the raft model pass', async () => {
   );
   for (const k of MUST_OCCUR) assert.ok((stats.get(k) ?? 0) > 0, `no ${k} in 100 seeds: ${[...stats]}`);
 });
+
+test('30 seeds with follower reads pass, and followers serve reads through a forwarded ReadIndex', async () => {
+  const lines: string[] = [];
+  const code = await runCli(['--seeds', '30', '--start', '5001', '--follower-reads', '--stats'], {
+    print: (l) => lines.push(l),
+  });
+  const failures = lines.filter((l) => l.startsWith('FAIL ') || l.startsWith('failing seed'));
+  assert.deepEqual(failures, []);
+  assert.equal(code, 0);
+  const served = Number(
+    / reads\.follower=(\d+)/.exec(lines.find((l) => l.startsWith('sim stats ')) ?? '')?.[1],
+  );
+  assert.ok(served > 100, `followers served ${served} reads`);
+  const leased = Number(
+    / lease\.served=(\d+)/.exec(lines.find((l) => l.startsWith('sim stats ')) ?? '')?.[1],
+  );
+  assert.ok(leased > 0, 'some seeds ran with lease reads on, where a valid lease answers forwarded reads');
+});

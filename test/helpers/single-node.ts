@@ -111,3 +111,13 @@ export function openSingleNode(sealer?: ValueSealer): { node: SingleNode; close(
     },
   };
 }
+
+/** Runs `fn` on a fresh single node and closes it afterwards, whatever `fn` did. */
+export async function withSingleNode(fn: (node: SingleNode) => Promise<void>): Promise<void> {
+  const { node, close } = openSingleNode();
+  try {
+    await fn(node);
+  } finally {
+    await close();
+  }
+}

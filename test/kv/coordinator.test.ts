@@ -6,7 +6,7 @@ import { StorageEnvelope } from '../../src/encryption/envelope/storage.ts';
 import { Keystore } from '../../src/encryption/keystore.ts';
 import { NonceFactory } from '../../src/encryption/nonce.ts';
 import type { Reply } from '../../src/redis/commands/types.ts';
-import { openSingleNode, type SingleNode } from '../helpers/single-node.ts';
+import { openSingleNode, type SingleNode, withSingleNode } from '../helpers/single-node.ts';
 
 const b = (s: string) => Buffer.from(s);
 const cmd = (...a: string[]) => a.map(b);
@@ -260,9 +260,8 @@ describe('coordinator over FSM and MVCC', () => {
 });
 
 describe('follower reads', () => {
-  test('a follower read waits until this node applied the read index, so it sees the write before it', async () => {
-    const { node, close } = openSingleNode();
-    try {
+  test('a follower read waits until this node applied the read index, so it sees the write before it', () =>
+    withSingleNode(async (node) => {
       await node.backend.run([cmd('SET', 'k', 'v1')]);
       const write = await proposedNotApplied(node, [cmd('SET', 'k', 'v2')]);
       node.leading = false;
@@ -277,14 +276,10 @@ describe('follower reads', () => {
       await node.releaseApplies();
       assert.deepEqual(await read, [{ t: 'bulk', b: b('v2') }]);
       assert.deepEqual(await write.reply, [{ t: 'simple', s: 'OK' }]);
-    } finally {
-      await close();
-    }
-  });
+    }));
 
-  test('an answer that depends on an expiry within the clock skew is left to the leader', async () => {
-    const { node, close } = openSingleNode();
-    try {
+  test('an answer that depends on an expiry within the clock skew is left to the leader', () =>
+    withSingleNode(async (node) => {
       await node.backend.run([
         cmd('SET', 'soon', 'x', 'PX', '200'),
         cmd('SET', 'later', 'y', 'PX', '60000'),
@@ -297,14 +292,10 @@ describe('follower reads', () => {
         { t: 'bulk', b: b('y') },
         { t: 'bulk', b: b('z') },
       ]);
-    } finally {
-      await close();
-    }
-  });
+    }));
 
-  test('batches with a write, a scan, a random pick or a clock-dependent command are left to the leader', async () => {
-    const { node, close } = openSingleNode();
-    try {
+  test('batches with a write, a scan, a random pick or a clock-dependent command are left to the leader', () =>
+    withSingleNode(async (node) => {
       await node.backend.run([cmd('SET', 'plain', 'z'), cmd('SADD', 's', 'a', 'b')]);
       node.leading = false;
       for (const batch of [
@@ -327,31 +318,20 @@ describe('follower reads', () => {
         },
         { t: 'simple', s: 'string' },
       ]);
-    } finally {
-      await close();
-    }
-  });
+    }));
 
-  test('a body that writes is refused as a follower read (ErrInternal)', async () => {
-    const { node, close } = openSingleNode();
-    node.leading = false;
-    try {
+  test('a body that writes is refused as a follower read (ErrInternal)', () =>
+    withSingleNode(async (node) => {
+      node.leading = false;
       await assert.rejects(
         node.coordinator.followerRead((tx) => tx.put(b('k'), b('v'), 0n)),
         /ErrInternal|follower read/,
       );
-    } finally {
-      await close();
-    }
-  });
+    }));
 
-  test('a leader does not take the follower-read path (its reads re-check the lease, P34)', async () => {
-    const { node, close } = openSingleNode();
-    try {
+  test('a leader does not take the follower-read path (its reads re-check the lease, P34)', () =>
+    withSingleNode(async (node) => {
       await node.backend.run([cmd('SET', 'plain', 'z')]);
       assert.equal(await node.backend.runHere([cmd('GET', 'plain')]), undefined);
-    } finally {
-      await close();
-    }
-  });
+    }));
 });

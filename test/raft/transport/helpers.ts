@@ -77,13 +77,7 @@ export function closed(s: Socket): Promise<void> {
   });
 }
 
-/** A free ephemeral port (bound, then released). */
-export async function freePort(): Promise<number> {
-  const t = new Transport(testOptions('probe'));
-  const { port } = await t.listen('127.0.0.1', 0);
-  await t.close();
-  return port;
-}
+export { freePort } from '../../../src/server/launcher.ts';
 
 export function seqPayload(seq: number, size = 16): Uint8Array {
   const b = new Uint8Array(Math.max(4, size));
